@@ -1,0 +1,171 @@
+//! `fraud eval`: score a file with a model, in file order through the per-card history, and
+//! write predictions (and metrics when the file has labels).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use fraud_core::score::{ScoreSummary, replay_history, score_stream};
+use fraud_core::{Artifact, CoreError, FeatureBuilder, ReadMode, TransactionReader};
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+use crate::progress;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Model file written by `fraud train`.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Transactions to score (.csv or .csv.zst); with `is_fraud`, metrics are written too.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Earlier transactions replayed through the card history first (not scored), so the
+    /// evaluated period sees its past as in production.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Skip malformed rows (written to DIR/errors.csv) instead of stopping at the first one.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Output directory for predictions.csv, metrics.json and errors.csv.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct MetricsFile<'a> {
+    #[serde(flatten)]
+    metrics: &'a fraud_core::metrics::Metrics,
+    model_version: &'a str,
+    data: String,
+    history: Option<String>,
+}
+
+fn write_errors(reader: &TransactionReader, path: &Path) -> CliResult<()> {
+    let mut out = csv::Writer::from_path(path).map_err(|e| CliError::from((path, e)))?;
+    out.write_record(["line", "field", "problem"])
+        .map_err(|e| CliError::from((path, e)))?;
+    for issue in reader.issues() {
+        out.write_record([
+            issue.line.to_string(),
+            issue.problem.field().unwrap_or("").to_owned(),
+            issue.problem.to_string(),
+        ])
+        .map_err(|e| CliError::from((path, e)))?;
+    }
+    out.flush().map_err(|e| CliError::output(path, e))
+}
+
+pub fn run(args: &EvalArgs) -> CliResult<()> {
+    let started = Instant::now();
+    let artifact = Artifact::load(&args.model)?;
+    let mode = if args.lenient {
+        ReadMode::Lenient
+    } else {
+        ReadMode::Strict
+    };
+    let mut builder = FeatureBuilder::new();
+    if let Some(history) = &args.history {
+        let mut reader = TransactionReader::open(history, mode)?;
+        let bar = progress::file_bar(history, "history");
+        let rows = replay_history(&mut reader, &mut builder)?;
+        bar.finish_and_clear();
+        println!(
+            "replayed {rows} history rows from {} ({} cards)",
+            history.display(),
+            builder.cards()
+        );
+    }
+
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::output(&args.out, e))?;
+    let predictions_path = args.out.join("predictions.csv");
+    let mut reader = TransactionReader::open(&args.data, mode)?;
+    let counter = reader.byte_counter();
+    let bar = progress::file_bar(&args.data, "scoring");
+    let file =
+        File::create(&predictions_path).map_err(|e| CliError::output(&predictions_path, e))?;
+    let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
+    out.write_record(["trans_num", "fraud_probability", "prediction"])
+        .map_err(|e| CliError::from((predictions_path.as_path(), e)))?;
+    let mut n = 0u64;
+    let summary: ScoreSummary =
+        score_stream(&mut reader, &artifact, &mut builder, &mut |txn, d| {
+            n += 1;
+            if n.is_multiple_of(65_536) {
+                bar.set_position(counter.get());
+            }
+            out.write_record([
+                txn.trans_num.as_str(),
+                &d.probability.to_string(),
+                if d.fraud { "1" } else { "0" },
+            ])
+            .map_err(|e| {
+                CoreError::io(
+                    predictions_path.display().to_string(),
+                    std::io::Error::other(e),
+                )
+            })
+        })?;
+    out.flush()
+        .map_err(|e| CliError::output(&predictions_path, e))?;
+    bar.finish_and_clear();
+    if summary.rows == 0 {
+        return Err(CliError::Usage(format!(
+            "{}: no transactions to score",
+            args.data.display()
+        )));
+    }
+
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "scored {} rows from {} with model {} in {:.1} s ({:.0} rows/s); {} flagged as fraud",
+        summary.rows,
+        args.data.display(),
+        artifact.model_version,
+        seconds,
+        summary.rows as f64 / seconds,
+        summary.predicted_frauds
+    );
+    if summary.skipped_rows > 0 {
+        let errors_path = args.out.join("errors.csv");
+        write_errors(&reader, &errors_path)?;
+        println!(
+            "skipped {} malformed rows, listed in {}",
+            summary.skipped_rows,
+            errors_path.display()
+        );
+    }
+    println!("predictions: {}", predictions_path.display());
+    match &summary.metrics {
+        Some(m) => {
+            let metrics_path = args.out.join("metrics.json");
+            let file = MetricsFile {
+                metrics: m,
+                model_version: &artifact.model_version,
+                data: args.data.display().to_string(),
+                history: args.history.as_ref().map(|h| h.display().to_string()),
+            };
+            let json = serde_json::to_string_pretty(&file).expect("metrics serialize");
+            std::fs::write(&metrics_path, json + "\n")
+                .map_err(|e| CliError::output(&metrics_path, e))?;
+            println!(
+                "AUC-ROC {:.4}  AUC-PR {:.4}  precision {:.4}  recall {:.4}  F1 {:.4}  recall@1%FPR {:.4}  (threshold {:.6})",
+                m.auc_roc, m.auc_pr, m.precision, m.recall, m.f1, m.recall_at_1pct_fpr, m.threshold
+            );
+            println!(
+                "confusion: tp {}  fp {}  tn {}  fn {}",
+                m.confusion.tp, m.confusion.fp, m.confusion.tn, m.confusion.fn_
+            );
+            println!("metrics: {}", metrics_path.display());
+        }
+        None if summary.unlabeled_rows > 0 => {
+            println!(
+                "no labels ({} unlabeled rows): predictions only",
+                summary.unlabeled_rows
+            )
+        }
+        None => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `fraud`: the command a person runs locally. A thin layer over `fraud-core`.
+
+mod error;
+mod eval;
+mod progress;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use error::CliResult;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fraud",
+    version,
+    about = "Real-time credit-card fraud scoring: train, evaluate, serve"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model on a labelled Kaggle-layout CSV (.csv or .csv.zst).
+    Train(train::TrainArgs),
+    /// Score a CSV with a model; with labels, also write metrics.
+    Eval(eval::EvalArgs),
+}
+
+fn run(cli: Cli) -> CliResult<()> {
+    match cli.command {
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

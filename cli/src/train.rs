@@ -1,0 +1,152 @@
+//! `fraud train`: read a labelled file, fit, choose the threshold on the time-ordered validation
+//! slice, write the model file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fraud_core::ReadMode;
+use fraud_core::artifact::ModelParams;
+use fraud_core::model::ModelKind;
+use fraud_core::train::{TrainConfig, load_training_data, train};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{CliError, CliResult};
+use crate::progress;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Labelled training data in the Kaggle layout (.csv or .csv.zst).
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// Model to fit: gbdt (gradient boosting, the default), forest or logistic (baselines).
+    #[arg(long, default_value = "gbdt")]
+    pub model: ModelKind,
+    /// Try a small hyper-parameter grid; the best validation AUC-PR wins.
+    #[arg(long)]
+    pub grid: bool,
+    /// Override one hyper-parameter, e.g. `--set iterations=500` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Skip malformed rows (counted and reported) instead of stopping at the first one.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Where to write the model file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// Applies `key=value` overrides to a parameter struct through its serde form, so every field is
+/// settable and an unknown key is named with the valid ones.
+fn with_overrides<T: Serialize + DeserializeOwned>(
+    params: &T,
+    overrides: &[String],
+) -> CliResult<T> {
+    let mut value = serde_json::to_value(params).map_err(|e| CliError::Usage(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .expect("parameters serialize to an object");
+    for item in overrides {
+        let (key, raw) = item
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--set {item:?}: expected KEY=VALUE")))?;
+        if !object.contains_key(key) {
+            let keys: Vec<&String> = object.keys().collect();
+            return Err(CliError::Usage(format!(
+                "--set {key}: unknown parameter (valid: {keys:?})"
+            )));
+        }
+        let parsed =
+            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.into()));
+        object.insert(key.to_owned(), parsed);
+    }
+    serde_json::from_value(value).map_err(|e| CliError::Usage(format!("--set: {e}")))
+}
+
+pub fn run(args: &TrainArgs) -> CliResult<()> {
+    let started = Instant::now();
+    let mode = if args.lenient {
+        ReadMode::Lenient
+    } else {
+        ReadMode::Strict
+    };
+    let bar = progress::file_bar(&args.train, "reading");
+    let data = load_training_data(&args.train, mode, &|bytes| bar.set_position(bytes))?;
+    bar.finish_and_clear();
+    let rows = data.dataset.n_rows();
+    println!(
+        "read {} rows ({} frauds, {:.3} %) from {} in {:.1} s{}",
+        rows,
+        data.dataset.frauds(),
+        100.0 * data.dataset.frauds() as f64 / rows as f64,
+        args.train.display(),
+        started.elapsed().as_secs_f64(),
+        if data.skipped_rows > 0 {
+            format!(", skipped {} malformed rows", data.skipped_rows)
+        } else {
+            String::new()
+        }
+    );
+
+    let mut config = TrainConfig {
+        model: args.model,
+        grid: args.grid,
+        ..TrainConfig::default()
+    };
+    match args.model {
+        ModelKind::Gbdt => config.gbdt = with_overrides(&config.gbdt, &args.overrides)?,
+        ModelKind::Forest => config.forest = with_overrides(&config.forest, &args.overrides)?,
+        ModelKind::Logistic => config.logistic = with_overrides(&config.logistic, &args.overrides)?,
+    }
+    let spinner = std::cell::RefCell::new(None::<indicatif::ProgressBar>);
+    let outcome = train(&data, &config, &|k, n, params: &ModelParams| {
+        if let Some(bar) = spinner.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
+        *spinner.borrow_mut() = Some(progress::spinner(format!(
+            "fitting {} candidate {}/{}",
+            params.kind().as_str(),
+            k + 1,
+            n
+        )));
+    })?;
+    if let Some(bar) = spinner.borrow_mut().take() {
+        bar.finish_and_clear();
+    }
+    for (k, c) in outcome.candidates.iter().enumerate() {
+        let params: Vec<String> = c
+            .params
+            .pairs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "candidate {}/{}: validation AUC-PR {:.4} in {:.1} s  [{}]",
+            k + 1,
+            outcome.candidates.len(),
+            c.validation_auc_pr,
+            c.fit_seconds,
+            params.join(" ")
+        );
+    }
+    let a = &outcome.artifact;
+    let v = &a.validation;
+    println!(
+        "fit on {} rows, validated on the last {} rows by time ({} frauds)",
+        a.training.fit_rows, a.training.validation_rows, v.frauds
+    );
+    println!(
+        "validation: AUC-ROC {:.4}  AUC-PR {:.4}  precision {:.4}  recall {:.4}  F1 {:.4}  recall@1%FPR {:.4}",
+        v.auc_roc, v.auc_pr, v.precision, v.recall, v.f1, v.recall_at_1pct_fpr
+    );
+    println!("threshold (max F1 on validation): {:.6}", a.threshold);
+    a.save(&args.out)?;
+    println!(
+        "model {} written to {} (fitting {:.1} s, total {:.1} s)",
+        a.model_version,
+        args.out.display(),
+        outcome.fit_seconds,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,537 @@
+//! Streaming reader of Kaggle-layout CSV files, plain or zstd-compressed.
+//!
+//! Rows are parsed one at a time into [`Transaction`]s, so memory stays flat in the file size.
+//! Columns are found by header name (the unnamed index and `is_fraud` are optional, extra columns
+//! are ignored). A bad row is reported with its line number and field; in [`ReadMode::Lenient`]
+//! it is skipped and counted instead of ending the read.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{CoreError, Result, RowProblem};
+use crate::schema::{COLUMNS, FieldError, Transaction};
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// How many skipped rows a lenient read keeps for its report (all are counted).
+const KEPT_ISSUES: usize = 1000;
+
+/// What to do with a bad row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// The first bad row ends the read with an error.
+    #[default]
+    Strict,
+    /// Bad rows are skipped, counted and kept (the first 1,000) for the report.
+    Lenient,
+}
+
+/// A row skipped by a lenient read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowIssue {
+    pub line: u64,
+    pub problem: RowProblem,
+}
+
+/// Counts the (compressed) bytes pulled from the file, for progress bars.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    counter: ByteCounter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Column positions of the fields we read, resolved from the header.
+#[derive(Debug, Clone)]
+struct ColumnMap {
+    index: Option<usize>,
+    /// Position of each of [`COLUMNS`]; `is_fraud` (the last) may be absent.
+    fields: [Option<usize>; COLUMNS.len()],
+    width: usize,
+}
+
+impl ColumnMap {
+    fn from_header(header: &csv::StringRecord) -> std::result::Result<Self, String> {
+        let mut fields = [None; COLUMNS.len()];
+        let mut index = None;
+        for (pos, name) in header.iter().enumerate() {
+            let name = name.trim_start_matches('\u{feff}').trim();
+            if pos == 0 && (name.is_empty() || name == "Unnamed: 0") {
+                index = Some(pos);
+            } else if let Some(i) = COLUMNS.iter().position(|c| *c == name) {
+                if fields[i].is_some() {
+                    return Err(format!("column `{name}` appears twice"));
+                }
+                fields[i] = Some(pos);
+            }
+        }
+        let missing: Vec<&str> = COLUMNS[..COLUMNS.len() - 1]
+            .iter()
+            .zip(&fields)
+            .filter(|(_, pos)| pos.is_none())
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            let seen: Vec<&str> = header.iter().take(8).collect();
+            return Err(format!(
+                "missing column(s) {} (the header starts {:?}; expected the Kaggle fraudTrain.csv layout)",
+                missing.join(", "),
+                seen
+            ));
+        }
+        Ok(ColumnMap {
+            index,
+            fields,
+            width: header.len(),
+        })
+    }
+
+    fn has_labels(&self) -> bool {
+        self.fields[COLUMNS.len() - 1].is_some()
+    }
+}
+
+fn field<'r>(record: &'r csv::StringRecord, map: &ColumnMap, i: usize) -> &'r str {
+    map.fields[i].and_then(|pos| record.get(pos)).unwrap_or("")
+}
+
+fn parse<T: FromStr>(
+    record: &csv::StringRecord,
+    map: &ColumnMap,
+    i: usize,
+    what: &str,
+) -> std::result::Result<T, FieldError> {
+    let text = field(record, map, i);
+    text.trim()
+        .parse()
+        .map_err(|_| FieldError::new(COLUMNS[i], text, format!("is not {what}")))
+}
+
+fn parse_row(
+    record: &csv::StringRecord,
+    map: &ColumnMap,
+) -> std::result::Result<Transaction, RowProblem> {
+    if record.len() != map.width {
+        return Err(RowProblem::FieldCount {
+            expected: map.width,
+            found: record.len(),
+        });
+    }
+    let text = |i: usize| field(record, map, i).to_owned();
+    let index = match map.index.and_then(|pos| record.get(pos)) {
+        Some(s) if !s.is_empty() => Some(
+            s.parse()
+                .map_err(|_| FieldError::new("index", s, "is not a row number"))?,
+        ),
+        _ => None,
+    };
+    let is_fraud = match field(record, map, 21) {
+        "" => None,
+        "0" => Some(0),
+        "1" => Some(1),
+        other => return Err(FieldError::new("is_fraud", other, "must be 0 or 1").into()),
+    };
+    let cc_num = field(record, map, 1);
+    let txn = Transaction {
+        index,
+        trans_date_trans_time: parse(record, map, 0, "a date and time as YYYY-MM-DD HH:MM:SS")?,
+        cc_num: cc_num.trim().parse().map_err(|_| {
+            // A card number is never echoed, only its shape.
+            FieldError::new(
+                "cc_num",
+                format!("<{} characters>", cc_num.len()),
+                "is not a card number of up to 19 digits",
+            )
+        })?,
+        merchant: text(2),
+        category: parse(record, map, 3, "one of the 14 categories of the data set")?,
+        amt: parse(record, map, 4, "a number")?,
+        first: text(5),
+        last: text(6),
+        gender: parse(record, map, 7, "M or F")?,
+        street: text(8),
+        city: text(9),
+        state: text(10),
+        zip: parse(record, map, 11, "a zip code (integer)")?,
+        lat: parse(record, map, 12, "a number")?,
+        long: parse(record, map, 13, "a number")?,
+        city_pop: parse(record, map, 14, "a non-negative integer")?,
+        job: text(15),
+        dob: parse(record, map, 16, "a date as YYYY-MM-DD")?,
+        trans_num: text(17),
+        unix_time: parse(record, map, 18, "an integer (epoch seconds)")?,
+        merch_lat: parse(record, map, 19, "a number")?,
+        merch_long: parse(record, map, 20, "a number")?,
+        is_fraud,
+    };
+    txn.validate()?;
+    Ok(txn)
+}
+
+/// Reads transactions one at a time from a Kaggle-layout CSV stream.
+pub struct TransactionReader {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    columns: ColumnMap,
+    source_name: String,
+    mode: ReadMode,
+    record: csv::StringRecord,
+    rows_read: u64,
+    skipped: u64,
+    issues: Vec<RowIssue>,
+    bytes: ByteCounter,
+    done: bool,
+}
+
+impl std::fmt::Debug for TransactionReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionReader")
+            .field("source_name", &self.source_name)
+            .field("rows_read", &self.rows_read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransactionReader {
+    /// Opens a `.csv` or `.csv.zst` file (zstd is recognised by its magic bytes, not the name).
+    pub fn open(path: &Path, mode: ReadMode) -> Result<Self> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| CoreError::io(&name, e))?;
+        Self::from_reader(file, name, mode)
+    }
+
+    /// Reads from any byte stream; `source_name` names it in errors (a path, an S3 key).
+    pub fn from_reader(
+        reader: impl Read + Send + 'static,
+        source_name: impl Into<String>,
+        mode: ReadMode,
+    ) -> Result<Self> {
+        let source_name = source_name.into();
+        let bytes = ByteCounter::default();
+        let counting = Counting {
+            inner: reader,
+            counter: bytes.clone(),
+        };
+        let mut buffered = BufReader::with_capacity(1 << 16, counting);
+        let head = buffered
+            .fill_buf()
+            .map_err(|e| CoreError::io(&source_name, e))?;
+        let stream: Box<dyn Read + Send> = if head.starts_with(&ZSTD_MAGIC) {
+            let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
+                .map_err(|e| CoreError::io(&source_name, e))?;
+            Box::new(BufReader::with_capacity(1 << 16, decoder))
+        } else {
+            Box::new(buffered)
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(stream);
+        let header = csv
+            .headers()
+            .map_err(|e| csv_error(&source_name, e, 1))?
+            .clone();
+        if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+            return Err(CoreError::EmptyFile { source_name });
+        }
+        let columns = ColumnMap::from_header(&header).map_err(|reason| CoreError::BadHeader {
+            source_name: source_name.clone(),
+            reason,
+        })?;
+        Ok(TransactionReader {
+            csv,
+            columns,
+            source_name,
+            mode,
+            record: csv::StringRecord::new(),
+            rows_read: 0,
+            skipped: 0,
+            issues: Vec::new(),
+            bytes,
+            done: false,
+        })
+    }
+
+    /// The name used in error messages.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// Whether the file has an `is_fraud` column.
+    pub fn has_labels(&self) -> bool {
+        self.columns.has_labels()
+    }
+
+    /// Rows returned so far.
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+
+    /// Rows skipped by a lenient read.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The first skipped rows with their problems (all are counted in [`Self::skipped`]).
+    pub fn issues(&self) -> &[RowIssue] {
+        &self.issues
+    }
+
+    /// A handle on the count of raw bytes read from the source, for progress reporting.
+    pub fn byte_counter(&self) -> ByteCounter {
+        self.bytes.clone()
+    }
+
+    /// The next row, or a row-level error (always returned, whatever the mode). `None` at the end.
+    pub fn next_row(&mut self) -> Option<Result<Transaction>> {
+        if self.done {
+            return None;
+        }
+        let line = self.csv.position().line();
+        match self.csv.read_record(&mut self.record) {
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Ok(true) => {
+                let line = self.record.position().map_or(line, |p| p.line());
+                Some(
+                    parse_row(&self.record, &self.columns).map_err(|problem| CoreError::BadRow {
+                        source_name: self.source_name.clone(),
+                        line,
+                        problem,
+                    }),
+                )
+            }
+            Err(e) => {
+                let error = csv_error(&self.source_name, e, line);
+                if !error.is_row_error() {
+                    self.done = true;
+                }
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+impl Iterator for TransactionReader {
+    type Item = Result<Transaction>;
+
+    /// Rows in file order. In lenient mode row errors are skipped and counted; a stream error
+    /// (I/O, a truncated zstd frame) always ends the read with an error.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_row()? {
+                Ok(txn) => {
+                    self.rows_read += 1;
+                    return Some(Ok(txn));
+                }
+                Err(CoreError::BadRow { line, problem, .. }) if self.mode == ReadMode::Lenient => {
+                    self.skipped += 1;
+                    if self.issues.len() < KEPT_ISSUES {
+                        self.issues.push(RowIssue { line, problem });
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+fn csv_error(source_name: &str, error: csv::Error, line: u64) -> CoreError {
+    let line = error.position().map_or(line, |p| p.line());
+    match error.into_kind() {
+        csv::ErrorKind::Io(e) => CoreError::io(
+            source_name,
+            std::io::Error::new(
+                e.kind(),
+                format!("read failed near line {line}: {e} (truncated or corrupted file?)"),
+            ),
+        ),
+        csv::ErrorKind::Utf8 { err, .. } => CoreError::BadRow {
+            source_name: source_name.to_owned(),
+            line,
+            problem: RowProblem::Malformed(format!("field {} is not valid UTF-8", err.field() + 1)),
+        },
+        other => CoreError::BadRow {
+            source_name: source_name.to_owned(),
+            line,
+            problem: RowProblem::Malformed(format!("{other:?}")),
+        },
+    }
+}
+
+/// Reads every row of a file (for training), honouring `mode`.
+pub fn read_all(path: &Path, mode: ReadMode) -> Result<(Vec<Transaction>, TransactionReader)> {
+    let mut reader = TransactionReader::open(path, mode)?;
+    let mut rows = Vec::new();
+    for row in reader.by_ref() {
+        rows.push(row?);
+    }
+    Ok((rows, reader))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = ",trans_date_trans_time,cc_num,merchant,category,amt,first,last,gender,street,city,state,zip,lat,long,city_pop,job,dob,trans_num,unix_time,merch_lat,merch_long,is_fraud";
+    const ROW: &str = "0,2019-01-01 00:00:18,2703186189652095,\"fraud_Rippin, Kub and Mann\",misc_net,4.97,Jennifer,Banks,F,561 Perry Cove,Moravian Falls,NC,28654,36.0788,-81.1781,3495,\"Psychologist, counselling\",1988-03-09,0b242abb623afc578575680df30655b9,1325376018,49.159046999999994,-82.048315,0";
+
+    fn read(text: &str, mode: ReadMode) -> (Vec<Result<Transaction>>, TransactionReader) {
+        let mut reader = TransactionReader::from_reader(
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            "test.csv",
+            mode,
+        )
+        .unwrap();
+        let rows: Vec<_> = reader.by_ref().collect();
+        (rows, reader)
+    }
+
+    #[test]
+    fn reads_quoted_commas_17_digit_floats_lf_and_crlf() {
+        for eol in ["\n", "\r\n"] {
+            let text = format!("{HEADER}{eol}{ROW}{eol}{ROW}{eol}");
+            let (rows, reader) = read(&text, ReadMode::Strict);
+            assert_eq!(rows.len(), 2);
+            let txn = rows[0].as_ref().unwrap();
+            assert_eq!(txn.merchant, "fraud_Rippin, Kub and Mann");
+            assert_eq!(txn.job, "Psychologist, counselling");
+            assert_eq!(txn.merch_lat, 49.159046999999994);
+            assert_eq!(txn.is_fraud, Some(0));
+            assert!(reader.has_labels());
+        }
+    }
+
+    #[test]
+    fn reads_zstd_streams() {
+        let text = format!("{HEADER}\n{ROW}\n");
+        let packed = zstd::encode_all(text.as_bytes(), 3).unwrap();
+        let reader = TransactionReader::from_reader(
+            std::io::Cursor::new(packed),
+            "x.csv.zst",
+            ReadMode::Strict,
+        )
+        .unwrap();
+        assert_eq!(
+            reader.map(|r| r.unwrap().amt).collect::<Vec<_>>(),
+            vec![4.97]
+        );
+    }
+
+    #[test]
+    fn a_truncated_zstd_stream_is_an_error_not_a_short_read() {
+        let rows: String = (0..5000)
+            .map(|i| ROW.replace("0,2019", &format!("{i},2019")) + "\n")
+            .collect();
+        let packed = zstd::encode_all(format!("{HEADER}\n{rows}").as_bytes(), 3).unwrap();
+        let cut = packed[..packed.len() / 2].to_vec();
+        let reader = TransactionReader::from_reader(
+            std::io::Cursor::new(cut),
+            "x.csv.zst",
+            ReadMode::Lenient,
+        )
+        .unwrap();
+        let results: Vec<_> = reader.collect();
+        assert!(results.len() > 100, "rows before the cut are read");
+        let err = results.last().unwrap().as_ref().unwrap_err();
+        assert!(matches!(err, CoreError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("x.csv.zst"), "{err}");
+    }
+
+    #[test]
+    fn unlabeled_files_without_index_are_read() {
+        let header = HEADER.trim_start_matches(',').trim_end_matches(",is_fraud");
+        let row = ROW.trim_start_matches("0,").trim_end_matches(",0");
+        let (rows, reader) = read(&format!("{header}\n{row}\n"), ReadMode::Strict);
+        let txn = rows[0].as_ref().unwrap();
+        assert_eq!((txn.index, txn.is_fraud), (None, None));
+        assert!(!reader.has_labels());
+    }
+
+    #[test]
+    fn bad_rows_name_line_and_field_and_lenient_mode_skips_them() {
+        let bad_amount = ROW.replace(",4.97,", ",abc,");
+        let nan_amount = ROW.replace(",4.97,", ",NaN,");
+        let truncated = &ROW[..60];
+        let text = format!("{HEADER}\n{ROW}\n{bad_amount}\n{nan_amount}\n{ROW}\n{truncated}");
+
+        let (rows, _) = read(&text, ReadMode::Strict);
+        let err = rows[1].as_ref().unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("test.csv, line 3") && message.contains("`amt`"),
+            "{message}"
+        );
+        assert!(message.contains("abc"), "{message}");
+        assert_eq!(rows.len(), 2, "strict mode stops at the first bad row");
+
+        let (rows, reader) = read(&text, ReadMode::Lenient);
+        assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 2);
+        assert_eq!(reader.skipped(), 3);
+        let lines: Vec<u64> = reader.issues().iter().map(|i| i.line).collect();
+        assert_eq!(lines, vec![3, 4, 6]);
+        assert_eq!(reader.issues()[1].problem.field(), Some("amt"));
+        assert!(reader.issues()[1].problem.to_string().contains("finite"));
+        assert!(matches!(
+            reader.issues()[2].problem,
+            RowProblem::FieldCount { expected: 23, .. }
+        ));
+    }
+
+    #[test]
+    fn header_problems_are_named() {
+        let err = TransactionReader::from_reader(
+            std::io::Cursor::new(b"".to_vec()),
+            "empty.csv",
+            ReadMode::Strict,
+        )
+        .unwrap_err();
+        assert!(matches!(err, CoreError::EmptyFile { .. }), "{err}");
+
+        let header = HEADER.replace(",amt,", ",amount,");
+        let err = TransactionReader::from_reader(
+            std::io::Cursor::new(format!("{header}\n{ROW}\n").into_bytes()),
+            "wrong.csv",
+            ReadMode::Strict,
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("wrong.csv, line 1") && message.contains("amt"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn card_numbers_are_not_echoed_in_errors() {
+        let row = ROW.replace("2703186189652095", "27031861896520X5");
+        let (rows, _) = read(&format!("{HEADER}\n{row}\n"), ReadMode::Strict);
+        let message = rows[0].as_ref().unwrap_err().to_string();
+        assert!(
+            message.contains("cc_num") && !message.contains("27031861896520X5"),
+            "{message}"
+        );
+    }
+}
