@@ -188,8 +188,10 @@ fn parse_row(
 
 /// Reads transactions one at a time from a Kaggle-layout CSV stream.
 pub struct TransactionReader {
-    csv: csv::Reader<Box<dyn Read + Send>>,
+    csv: csv::Reader<Box<dyn BufRead + Send>>,
     columns: ColumnMap,
+    /// Added to the csv crate's line numbers (1 for CRLF files, see `from_reader`).
+    line_offset: u64,
     source_name: String,
     mode: ReadMode,
     record: csv::StringRecord,
@@ -233,20 +235,29 @@ impl TransactionReader {
         let head = buffered
             .fill_buf()
             .map_err(|e| CoreError::io(&source_name, e))?;
-        let stream: Box<dyn Read + Send> = if head.starts_with(&ZSTD_MAGIC) {
+        let mut stream: Box<dyn BufRead + Send> = if head.starts_with(&ZSTD_MAGIC) {
             let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
                 .map_err(|e| CoreError::io(&source_name, e))?;
             Box::new(BufReader::with_capacity(1 << 16, decoder))
         } else {
             Box::new(buffered)
         };
+        // The csv crate starts a CRLF record's line count before the LF of the line above it,
+        // one line early: detect CRLF files from their first line and correct.
+        let first_chunk = stream
+            .fill_buf()
+            .map_err(|e| read_failed(&source_name, &e, 1))?;
+        let crlf = first_chunk
+            .iter()
+            .position(|&b| b == b'\n')
+            .is_some_and(|i| i > 0 && first_chunk[i - 1] == b'\r');
         let mut csv = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
             .from_reader(stream);
         let header = csv
             .headers()
-            .map_err(|e| csv_error(&source_name, e, 1))?
+            .map_err(|e| csv_error(&source_name, e, 1, 0))?
             .clone();
         if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
             return Err(CoreError::EmptyFile { source_name });
@@ -258,6 +269,7 @@ impl TransactionReader {
         Ok(TransactionReader {
             csv,
             columns,
+            line_offset: u64::from(crlf),
             source_name,
             mode,
             record: csv::StringRecord::new(),
@@ -304,14 +316,17 @@ impl TransactionReader {
         if self.done {
             return None;
         }
-        let line = self.csv.position().line();
+        let line = self.csv.position().line() + self.line_offset;
         match self.csv.read_record(&mut self.record) {
             Ok(false) => {
                 self.done = true;
                 None
             }
             Ok(true) => {
-                let line = self.record.position().map_or(line, |p| p.line());
+                let line = self
+                    .record
+                    .position()
+                    .map_or(line, |p| p.line() + self.line_offset);
                 Some(
                     parse_row(&self.record, &self.columns).map_err(|problem| CoreError::BadRow {
                         source_name: self.source_name.clone(),
@@ -321,7 +336,7 @@ impl TransactionReader {
                 )
             }
             Err(e) => {
-                let error = csv_error(&self.source_name, e, line);
+                let error = csv_error(&self.source_name, e, line, self.line_offset);
                 if !error.is_row_error() {
                     self.done = true;
                 }
@@ -358,16 +373,10 @@ impl Iterator for TransactionReader {
     }
 }
 
-fn csv_error(source_name: &str, error: csv::Error, line: u64) -> CoreError {
-    let line = error.position().map_or(line, |p| p.line());
+fn csv_error(source_name: &str, error: csv::Error, line: u64, line_offset: u64) -> CoreError {
+    let line = error.position().map_or(line, |p| p.line() + line_offset);
     match error.into_kind() {
-        csv::ErrorKind::Io(e) => CoreError::io(
-            source_name,
-            std::io::Error::new(
-                e.kind(),
-                format!("read failed near line {line}: {e} (truncated or corrupted file?)"),
-            ),
-        ),
+        csv::ErrorKind::Io(e) => read_failed(source_name, &e, line),
         csv::ErrorKind::Utf8 { err, .. } => CoreError::BadRow {
             source_name: source_name.to_owned(),
             line,
@@ -379,6 +388,16 @@ fn csv_error(source_name: &str, error: csv::Error, line: u64) -> CoreError {
             problem: RowProblem::Malformed(format!("{other:?}")),
         },
     }
+}
+
+fn read_failed(source_name: &str, e: &std::io::Error, line: u64) -> CoreError {
+    CoreError::io(
+        source_name,
+        std::io::Error::new(
+            e.kind(),
+            format!("read failed near line {line}: {e} (truncated or corrupted file?)"),
+        ),
+    )
 }
 
 /// Reads every row of a file (for training), honouring `mode`.
@@ -475,6 +494,12 @@ mod tests {
         let bad_amount = ROW.replace(",4.97,", ",abc,");
         let nan_amount = ROW.replace(",4.97,", ",NaN,");
         let truncated = &ROW[..60];
+        for eol in ["\n", "\r\n"] {
+            let text = [HEADER, ROW, &bad_amount, &nan_amount, ROW, truncated].join(eol);
+            let (_, reader) = read(&text, ReadMode::Lenient);
+            let lines: Vec<u64> = reader.issues().iter().map(|i| i.line).collect();
+            assert_eq!(lines, vec![3, 4, 6], "line ends {eol:?}");
+        }
         let text = format!("{HEADER}\n{ROW}\n{bad_amount}\n{nan_amount}\n{ROW}\n{truncated}");
 
         let (rows, _) = read(&text, ReadMode::Strict);

@@ -1,0 +1,343 @@
+//! The `fraud` binary end to end on committed fixtures, and every bad input it must refuse
+//! with a clear message and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fraud_core::Artifact;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/kaggle")
+        .join(name)
+}
+
+fn fraud(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fraud"))
+        .args(args)
+        .output()
+        .expect("run fraud")
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "fraud failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs a failing command and returns its error message.
+fn fails(args: &[&str]) -> String {
+    let out = fraud(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "expected failure for {args:?}, got:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn train_small(dir: &Path) -> PathBuf {
+    let model = dir.join("model.bin");
+    ok(&fraud(&[
+        "train",
+        "--train",
+        s(&fixture("kaggle_train_sample.csv")),
+        "--set",
+        "iterations=20",
+        "--out",
+        s(&model),
+    ]));
+    model
+}
+
+/// The train fixture with line `line` (1 = header) replaced by `edit(line)`.
+fn edited(dir: &Path, name: &str, line: usize, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("kaggle_train_sample.csv")).unwrap();
+    let lines: Vec<String> = text
+        .split("\r\n")
+        .enumerate()
+        .map(|(i, l)| if i + 1 == line { edit(l) } else { l.to_owned() })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\r\n")).unwrap();
+    path
+}
+
+#[test]
+fn train_then_eval_writes_predictions_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small(dir.path());
+    let out_dir = dir.path().join("eval");
+    let stdout = ok(&fraud(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&fixture("kaggle_test_sample.csv")),
+        "--history",
+        s(&fixture("kaggle_train_sample.csv")),
+        "--out",
+        s(&out_dir),
+    ]));
+    assert!(stdout.contains("scored 392 rows"), "{stdout}");
+    let predictions = std::fs::read_to_string(out_dir.join("predictions.csv")).unwrap();
+    let lines: Vec<&str> = predictions.lines().collect();
+    assert_eq!(lines[0], "trans_num,fraud_probability,prediction");
+    assert_eq!(lines.len(), 393);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    for key in [
+        "rows",
+        "frauds",
+        "auc_roc",
+        "auc_pr",
+        "precision",
+        "recall",
+        "f1",
+        "threshold",
+        "recall_at_1pct_fpr",
+        "confusion",
+        "model_version",
+    ] {
+        assert!(
+            metrics.get(key).is_some(),
+            "metrics.json lacks {key}: {metrics}"
+        );
+    }
+    assert_eq!(metrics["rows"], 392);
+    assert_eq!(metrics["frauds"], 18);
+    let artifact = Artifact::load(&model).unwrap();
+    assert_eq!(metrics["model_version"], artifact.model_version.as_str());
+    let c = &metrics["confusion"];
+    let total: u64 = ["tp", "fp", "tn", "fn"]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 392);
+}
+
+#[test]
+fn unlabeled_files_give_predictions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small(dir.path());
+    let text = std::fs::read_to_string(fixture("kaggle_test_sample.csv")).unwrap();
+    let unlabeled: String = text
+        .lines()
+        .map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()]))
+        .collect();
+    let data = dir.path().join("unlabeled.csv");
+    std::fs::write(&data, unlabeled).unwrap();
+    let out_dir = dir.path().join("eval");
+    let stdout = ok(&fraud(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&out_dir),
+    ]));
+    assert!(stdout.contains("predictions only"), "{stdout}");
+    assert!(out_dir.join("predictions.csv").exists());
+    assert!(!out_dir.join("metrics.json").exists());
+}
+
+#[test]
+fn bad_training_files_are_named_with_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.bin");
+    let train = |path: &Path| fails(&["train", "--train", s(path), "--out", s(&out)]);
+
+    let err = train(&dir.path().join("absent.csv"));
+    assert!(
+        err.contains("absent.csv") && err.contains("No such file"),
+        "{err}"
+    );
+
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    assert!(train(&empty).contains("empty.csv: the file is empty"));
+
+    let err = train(&edited(dir.path(), "header.csv", 1, |l| {
+        l.replace(",amt,", ",amount,")
+    }));
+    assert!(
+        err.contains("header.csv, line 1: bad header") && err.contains("amt"),
+        "{err}"
+    );
+
+    let err = train(&edited(dir.path(), "amount.csv", 3, |l| {
+        l.replace(",44.54,", ",ten dollars,")
+    }));
+    assert!(
+        err.contains("amount.csv, line 3") && err.contains("`amt`") && err.contains("ten dollars"),
+        "{err}"
+    );
+
+    let err = train(&edited(dir.path(), "nan.csv", 3, |l| {
+        l.replace(",44.54,", ",NaN,")
+    }));
+    assert!(
+        err.contains("nan.csv, line 3") && err.contains("`amt`") && err.contains("finite"),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(fixture("kaggle_train_sample.csv")).unwrap();
+    let truncated = dir.path().join("truncated.csv");
+    std::fs::write(&truncated, &text[..text.len() - 150]).unwrap();
+    let err = train(&truncated);
+    assert!(
+        err.contains("truncated.csv, line 423") && err.contains("expected 23 fields"),
+        "{err}"
+    );
+
+    let packed = zstd::encode_all(text.as_bytes(), 3).unwrap();
+    let cut = dir.path().join("cut.csv.zst");
+    std::fs::write(&cut, &packed[..packed.len() * 2 / 3]).unwrap();
+    let err = train(&cut);
+    assert!(
+        err.contains("cut.csv.zst") && err.contains("truncated or corrupted"),
+        "{err}"
+    );
+
+    let unlabeled: String = text
+        .lines()
+        .map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()]))
+        .collect();
+    let path = dir.path().join("nolabels.csv");
+    std::fs::write(&path, unlabeled).unwrap();
+    assert!(train(&path).contains("training needs the `is_fraud` column"));
+    assert!(!out.exists(), "no model is written after a failure");
+}
+
+#[test]
+fn lenient_reading_skips_and_lists_bad_rows_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small(dir.path());
+    let bad = edited(dir.path(), "bad.csv", 3, |l| l.replace(",44.54,", ",-5,"));
+    let out_dir = dir.path().join("eval");
+    let err = fails(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&bad),
+        "--out",
+        s(&out_dir),
+    ]);
+    assert!(
+        err.contains("bad.csv, line 3") && err.contains("`amt`"),
+        "{err}"
+    );
+    let stdout = ok(&fraud(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&bad),
+        "--lenient",
+        "--out",
+        s(&out_dir),
+    ]));
+    assert!(
+        stdout.contains("scored 421 rows") && stdout.contains("skipped 1 malformed rows"),
+        "{stdout}"
+    );
+    let errors = std::fs::read_to_string(out_dir.join("errors.csv")).unwrap();
+    assert!(errors.starts_with("line,field,problem\n3,amt,"), "{errors}");
+}
+
+#[test]
+fn damaged_and_foreign_models_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small(dir.path());
+    let data = fixture("kaggle_test_sample.csv");
+    let out_dir = dir.path().join("eval");
+    let eval = |m: &Path| {
+        fails(&[
+            "eval",
+            "--model",
+            s(m),
+            "--data",
+            s(&data),
+            "--out",
+            s(&out_dir),
+        ])
+    };
+
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    let flipped = dir.path().join("flipped.bin");
+    std::fs::write(&flipped, &bytes).unwrap();
+    let err = eval(&flipped);
+    assert!(
+        err.contains("flipped.bin") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+
+    let mut foreign = Artifact::load(&model).unwrap();
+    foreign.feature_names.push("merchant_risk".into());
+    foreign.feature_hash = "f".repeat(64);
+    let path = dir.path().join("foreign.bin");
+    std::fs::write(&path, foreign.to_bytes().unwrap()).unwrap();
+    let err = eval(&path);
+    assert!(
+        err.contains("foreign.bin")
+            && err.contains("another feature set")
+            && err.contains("merchant_risk"),
+        "{err}"
+    );
+
+    let err = eval(&fixture("kaggle_test_sample.csv"));
+    assert!(err.contains("not a fraud model file"), "{err}");
+}
+
+#[test]
+fn unknown_parameters_and_models_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.bin");
+    let train = fixture("kaggle_train_sample.csv");
+    let err = fails(&[
+        "train",
+        "--train",
+        s(&train),
+        "--set",
+        "depth=3",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("depth") && err.contains("max_depth"), "{err}");
+    let err = fails(&[
+        "train",
+        "--train",
+        s(&train),
+        "--set",
+        "learning_rate=0",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("learning_rate"), "{err}");
+    let out = fraud(&[
+        "train",
+        "--train",
+        s(&train),
+        "--model",
+        "svm",
+        "--out",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model `svm`"));
+}
