@@ -102,7 +102,9 @@ pub struct GbdtModel {
 }
 
 impl GbdtModel {
-    pub(crate) fn fit_booster(data: &Dataset, params: &GbdtParams) -> Result<GradientBooster> {
+    /// Fits forust's booster itself (kept public for the parity test and the speed comparison
+    /// in `examples/flat_vs_forust.rs`).
+    pub fn fit_booster(data: &Dataset, params: &GbdtParams) -> Result<GradientBooster> {
         params.check()?;
         let failed = |e: forust_ml::errors::ForustError| CoreError::Training {
             model: "gbdt",
@@ -132,7 +134,8 @@ impl GbdtModel {
         Ok(booster)
     }
 
-    pub(crate) fn from_booster(booster: &GradientBooster, fraud_weight: f64) -> Self {
+    /// The scoring form of a fitted booster.
+    pub fn from_booster(booster: &GradientBooster, fraud_weight: f64) -> Self {
         let mut trees = TreeEnsemble::default();
         for tree in &booster.trees {
             trees.push_tree(tree.nodes.iter().map(|n| FlatNode {

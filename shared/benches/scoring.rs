@@ -1,0 +1,118 @@
+//! Criterion benchmarks of the scoring hot path: features, one prediction, a batch, model load.
+//!
+//! `FRAUD_BENCH_MODEL=path/to/model.bin` benchmarks a real model (BENCHMARKS.md uses one trained
+//! on the full sparkov train set); without it, a model of the default size (300 trees, depth 6)
+//! is trained on the committed Kaggle sample, whose trees are smaller.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use fraud_core::features::CardState;
+use fraud_core::reader::read_all;
+use fraud_core::train::{TrainConfig, load_training_data, train};
+use fraud_core::{Artifact, FeatureBuilder, FeatureInput, FeatureVector, ReadMode, Transaction};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/kaggle/kaggle_train_sample.csv")
+}
+
+fn model_bytes() -> Vec<u8> {
+    match std::env::var_os("FRAUD_BENCH_MODEL") {
+        Some(path) => std::fs::read(path).expect("FRAUD_BENCH_MODEL is readable"),
+        None => {
+            let data = load_training_data(&fixture(), ReadMode::Strict, &|_| {}).unwrap();
+            let outcome = train(&data, &TrainConfig::default(), &|_, _, _| {}).unwrap();
+            outcome.artifact.to_bytes().unwrap()
+        }
+    }
+}
+
+fn rows() -> Vec<Transaction> {
+    read_all(&fixture(), ReadMode::Strict).unwrap().0
+}
+
+fn benches(c: &mut Criterion) {
+    let bytes = model_bytes();
+    let artifact = Artifact::from_bytes(&bytes, "bench").unwrap();
+    let rows = rows();
+    let mut builder = FeatureBuilder::new();
+    let features: Vec<FeatureVector> = rows
+        .iter()
+        .map(|t| builder.next(&FeatureInput::from_transaction(t)))
+        .collect();
+    println!(
+        "model {} ({} trees, {} nodes, {} bytes)",
+        artifact.model_version,
+        match &artifact.model {
+            fraud_core::Model::Gbdt(m) => m.trees.n_trees(),
+            _ => 0,
+        },
+        match &artifact.model {
+            fraud_core::Model::Gbdt(m) => m.trees.nodes.len(),
+            _ => 0,
+        },
+        bytes.len()
+    );
+
+    c.bench_function("features: one transaction through the batch builder", |b| {
+        let mut i = 0;
+        let mut builder = FeatureBuilder::new();
+        b.iter(|| {
+            i = (i + 1) % rows.len();
+            black_box(builder.next(&FeatureInput::from_transaction(&rows[i])))
+        })
+    });
+
+    c.bench_function(
+        "features: online card state, load + observe + store (JSON)",
+        |b| {
+            let mut card = CardState::default();
+            for t in &rows[..20] {
+                card.observe(&FeatureInput::from_transaction(t).event);
+            }
+            let stored = serde_json::to_string(&card).unwrap();
+            let input = FeatureInput::from_transaction(&rows[21]);
+            b.iter(|| {
+                let mut card: CardState = serde_json::from_str(black_box(&stored)).unwrap();
+                let h = card.observe(&input.event);
+                black_box((h, serde_json::to_string(&card).unwrap()))
+            })
+        },
+    );
+
+    c.bench_function("predict: one row", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % features.len();
+            black_box(artifact.model.predict_proba(&features[i]))
+        })
+    });
+
+    c.bench_function(
+        "predict: reasons (per-feature contributions) for one row",
+        |b| b.iter(|| black_box(artifact.model.contributions(&features[7]))),
+    );
+
+    c.bench_function("predict: batch of 1000 rows, one thread", |b| {
+        let batch: Vec<&FeatureVector> = features.iter().cycle().take(1000).collect();
+        b.iter(|| {
+            batch
+                .iter()
+                .map(|x| artifact.model.predict_proba(x))
+                .sum::<f64>()
+        })
+    });
+
+    c.bench_function("artifact: verify and decode the model file", |b| {
+        b.iter_batched(
+            || bytes.clone(),
+            |bytes| Artifact::from_bytes(&bytes, "bench").unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+}
+
+criterion_group!(scoring, benches);
+criterion_main!(scoring);

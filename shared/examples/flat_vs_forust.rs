@@ -1,0 +1,59 @@
+//! Measures why the artifact stores flattened trees: per-row scoring time of forust-ml's own
+//! `predict` against our flat tree array, on the same fitted model and rows.
+//!
+//!     cargo run --release -p fraud-core --example flat_vs_forust -- TRAIN.csv[.zst]
+
+use std::time::Instant;
+
+use forust_ml::Matrix;
+use fraud_core::model::{GbdtModel, GbdtParams};
+use fraud_core::train::load_training_data;
+use fraud_core::{N_FEATURES, ReadMode};
+
+fn main() {
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: flat_vs_forust TRAIN.csv[.zst]");
+    let data = load_training_data(path.as_ref(), ReadMode::Strict, &|_| {}).expect("training data");
+    let n_fit = data.dataset.n_rows() * 85 / 100;
+    let fit = data.dataset.slice(0..n_fit);
+    let rows = data
+        .dataset
+        .slice(n_fit..data.dataset.n_rows().min(n_fit + 20_000));
+    let params = GbdtParams::default();
+    let booster = GbdtModel::fit_booster(&fit, &params).expect("fit");
+    let flat = GbdtModel::from_booster(&booster, params.fraud_weight);
+    let n = rows.n_rows();
+
+    // One row at a time, as the online service scores.
+    let started = Instant::now();
+    let mut theirs = 0.0;
+    for i in 0..n {
+        let row = rows.row(i);
+        theirs += booster.predict(&Matrix::new(&row, 1, N_FEATURES), false)[0];
+    }
+    let forust_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+
+    let started = Instant::now();
+    let mut ours = 0.0;
+    for i in 0..n {
+        ours += flat.log_odds(&rows.row(i));
+    }
+    let flat_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+
+    let json_bytes = booster.json_dump().map(|j| j.len()).unwrap_or(0);
+    let flat_bytes = bincode::serde::encode_to_vec(&flat, bincode::config::standard())
+        .unwrap()
+        .len();
+    println!(
+        "rows scored one by one: {n}; trees {}; nodes {}",
+        flat.trees.n_trees(),
+        flat.trees.nodes.len()
+    );
+    println!("forust-ml predict: {forust_us:.2} us/row; model JSON {json_bytes} bytes");
+    println!("flat trees:        {flat_us:.2} us/row; model bincode {flat_bytes} bytes");
+    println!(
+        "mean log-odds difference: {:.2e}",
+        ((theirs - ours - n as f64 * params.fraud_weight.ln()) / n as f64).abs()
+    );
+}
