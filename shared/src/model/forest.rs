@@ -13,7 +13,7 @@ use smartcore::ensemble::random_forest_classifier::{
 };
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::trees::{FlatNode, LEAF, TreeEnsemble};
+use super::trees::{SplitNode, TreeEnsemble};
 use super::{Classifier, Dataset, undersample};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
@@ -119,26 +119,30 @@ fn to_matrix(data: &Dataset) -> Result<DenseMatrix<f64>> {
     })
 }
 
-fn flatten(forest: &Forest) -> Result<TreeEnsemble> {
-    let failed = |reason: String| CoreError::Training {
+fn failed(reason: String) -> CoreError {
+    CoreError::Training {
         model: "forest",
         reason,
-    };
+    }
+}
+
+/// The trees of a fitted forest as split nodes, read from its serde form.
+fn split_nodes(forest: &Forest) -> Result<Vec<Vec<SplitNode>>> {
     let value = serde_json::to_value(forest).map_err(|e| failed(e.to_string()))?;
     let parsed: SerdeForest = serde_json::from_value(value)
         .map_err(|e| failed(format!("unexpected smartcore model layout: {e}")))?;
-    let mut ensemble = TreeEnsemble::default();
+    let mut trees = Vec::with_capacity(parsed.trees.len());
     for tree in parsed.trees {
         let fraud_class = tree.classes.iter().position(|&c| c == 1);
-        let mut nodes: Vec<FlatNode> = Vec::with_capacity(tree.nodes.len());
+        let mut nodes: Vec<SplitNode> = Vec::with_capacity(tree.nodes.len());
         for n in &tree.nodes {
             let vote = f64::from(u8::from(Some(n.output) == fraud_class));
             nodes.push(match (n.true_child, n.false_child, n.split_value) {
                 (Some(t), Some(f), Some(v)) => {
                     // smartcore goes to the true child when x <= v; ours goes left when x < t.
                     let threshold = v.next_up();
-                    FlatNode {
-                        feature: n.split_feature as u16,
+                    SplitNode {
+                        feature: Some(n.split_feature as u16),
                         threshold,
                         left: t as u32,
                         right: f as u32,
@@ -146,8 +150,8 @@ fn flatten(forest: &Forest) -> Result<TreeEnsemble> {
                         value: vote,
                     }
                 }
-                _ => FlatNode {
-                    feature: LEAF,
+                _ => SplitNode {
+                    feature: None,
                     threshold: 0.0,
                     left: 0,
                     right: 0,
@@ -158,7 +162,7 @@ fn flatten(forest: &Forest) -> Result<TreeEnsemble> {
         }
         // Internal nodes take their subtree's sample-weighted vote share (children come later).
         for i in (0..nodes.len()).rev() {
-            if nodes[i].feature != LEAF {
+            if nodes[i].feature.is_some() {
                 let (l, r) = (nodes[i].left as usize, nodes[i].right as usize);
                 let (nl, nr) = (
                     tree.nodes[l].n_node_samples as f64,
@@ -169,7 +173,16 @@ fn flatten(forest: &Forest) -> Result<TreeEnsemble> {
                 }
             }
         }
-        ensemble.push_tree(nodes);
+        trees.push(nodes);
+    }
+    Ok(trees)
+}
+
+#[cfg(test)]
+fn flatten(forest: &Forest) -> Result<TreeEnsemble> {
+    let mut ensemble = TreeEnsemble::default();
+    for tree in split_nodes(forest)? {
+        ensemble.push_tree(&tree).map_err(failed)?;
     }
     Ok(ensemble)
 }
@@ -200,7 +213,7 @@ impl Classifier for ForestModel {
             (u64::from(params.n_trees) / parts + u64::from(p < u64::from(params.n_trees) % parts))
                 as u16
         };
-        let fitted: Vec<Result<TreeEnsemble>> = (0..parts)
+        let fitted: Vec<Result<Vec<Vec<SplitNode>>>> = (0..parts)
             .into_par_iter()
             .map(|p| {
                 let forest_params = RandomForestClassifierParameters::default()
@@ -213,26 +226,13 @@ impl Classifier for ForestModel {
                         model: "forest",
                         reason: e.to_string(),
                     })?;
-                flatten(&forest)
+                split_nodes(&forest)
             })
             .collect();
         let mut trees = TreeEnsemble::default();
         for part in fitted {
-            let part = part?;
-            for (k, &root) in part.roots.iter().enumerate() {
-                let end = part
-                    .roots
-                    .get(k + 1)
-                    .map_or(part.nodes.len(), |&r| r as usize);
-                trees.push_tree(part.nodes[root as usize..end].iter().map(|n| {
-                    let mut n = *n;
-                    if n.feature != LEAF {
-                        n.left -= root;
-                        n.right -= root;
-                        n.missing -= root;
-                    }
-                    n
-                }));
+            for tree in part? {
+                trees.push_tree(&tree).map_err(failed)?;
             }
         }
         Ok(ForestModel {
@@ -301,7 +301,10 @@ mod tests {
         };
         let model = ForestModel::fit(&train, &params).unwrap();
         assert_eq!(model.trees.n_trees(), 20);
-        assert_eq!(model, ForestModel::fit(&train, &params).unwrap(), "seeded");
+        assert!(
+            model == ForestModel::fit(&train, &params).unwrap(),
+            "seeded"
+        );
         let scores: Vec<f64> = (0..test.n_rows())
             .map(|i| model.predict_proba(&test.row(i)))
             .collect();

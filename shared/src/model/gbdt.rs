@@ -9,7 +9,7 @@ use forust_ml::gradientbooster::GrowPolicy;
 use forust_ml::objective::ObjectiveType;
 use serde::{Deserialize, Serialize};
 
-use super::trees::{FlatNode, LEAF, TreeEnsemble};
+use super::trees::{SplitNode, TreeEnsemble};
 use super::{Classifier, Dataset, sigmoid};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
@@ -135,26 +135,32 @@ impl GbdtModel {
     }
 
     /// The scoring form of a fitted booster.
-    pub fn from_booster(booster: &GradientBooster, fraud_weight: f64) -> Self {
+    pub fn from_booster(booster: &GradientBooster, fraud_weight: f64) -> Result<Self> {
         let mut trees = TreeEnsemble::default();
         for tree in &booster.trees {
-            trees.push_tree(tree.nodes.iter().map(|n| FlatNode {
-                feature: if n.is_leaf {
-                    LEAF
-                } else {
-                    n.split_feature as u16
-                },
-                threshold: n.split_value,
-                left: n.left_child as u32,
-                right: n.right_child as u32,
-                missing: n.missing_node as u32,
-                value: f64::from(n.weight_value),
-            }));
+            let nodes: Vec<SplitNode> = tree
+                .nodes
+                .iter()
+                .map(|n| SplitNode {
+                    feature: (!n.is_leaf).then_some(n.split_feature as u16),
+                    threshold: n.split_value,
+                    left: n.left_child as u32,
+                    right: n.right_child as u32,
+                    missing: n.missing_node as u32,
+                    value: f64::from(n.weight_value),
+                })
+                .collect();
+            trees
+                .push_tree(&nodes)
+                .map_err(|reason| CoreError::Training {
+                    model: "gbdt",
+                    reason,
+                })?;
         }
-        GbdtModel {
+        Ok(GbdtModel {
             trees,
             offset: booster.base_score - fraud_weight.ln(),
-        }
+        })
     }
 
     /// Log-odds of fraud.
@@ -168,7 +174,7 @@ impl Classifier for GbdtModel {
 
     fn fit(data: &Dataset, params: &GbdtParams) -> Result<Self> {
         let booster = Self::fit_booster(data, params)?;
-        Ok(Self::from_booster(&booster, params.fraud_weight))
+        Self::from_booster(&booster, params.fraud_weight)
     }
 
     fn predict_proba(&self, row: &FeatureVector) -> f64 {
@@ -200,7 +206,7 @@ mod tests {
     fn flattened_trees_score_like_forust() {
         let data = toy(3000, 5);
         let booster = GbdtModel::fit_booster(&data, &small()).unwrap();
-        let model = GbdtModel::from_booster(&booster, 1.0);
+        let model = GbdtModel::from_booster(&booster, 1.0).unwrap();
         model.trees.validate(N_FEATURES).unwrap();
         let matrix = Matrix::new(&data.columns, data.n_rows(), N_FEATURES);
         let theirs = booster.predict(&matrix, false);
@@ -218,7 +224,7 @@ mod tests {
         let (train, test) = (toy(4000, 1), toy(2000, 2));
         let a = GbdtModel::fit(&train, &small()).unwrap();
         let b = GbdtModel::fit(&train, &small()).unwrap();
-        assert_eq!(a, b);
+        assert!(a == b, "same data and parameters, same model");
         let scores: Vec<f64> = (0..test.n_rows())
             .map(|i| a.predict_proba(&test.row(i)))
             .collect();
@@ -236,7 +242,7 @@ mod tests {
             .trees
             .roots
             .iter()
-            .map(|&r| model.trees.nodes[r as usize].value)
+            .map(|&r| model.trees.values[r as usize])
             .sum();
         let total: f64 = model.contributions(&row).iter().sum::<f64>() + bias + model.offset;
         assert!((total - model.log_odds(&row)).abs() < 1e-9);
