@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# The main job on one machine, no AWS account: build, get data, train, evaluate.
-#   scripts/run.sh            # uses data/fraudTrain.csv + data/fraudTest.csv when present
-# Outputs go to out/ (model.bin, eval/predictions.csv, eval/metrics.json).
+# The main job on one machine, no AWS or Kaggle account: build, get data, train, evaluate.
+#
+#   scripts/run.sh
+#
+# Data: data/fraudTrain.csv + data/fraudTest.csv when present (the real Kaggle files, see
+# scripts/download_data.sh); otherwise a simulated set of FRAUD_CUSTOMERS card holders (default
+# 500, about a million rows) made by the built-in simulator into data/simulated/.
+# Outputs go to out/: model.bin, eval/predictions.csv, eval/metrics.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${FRAUD_OUT:-out}
+CUSTOMERS=${FRAUD_CUSTOMERS:-500}
+SEED=${FRAUD_SEED:-1}
 step() { printf '\n== %s\n' "$*"; }
 
 step "build (release)"
@@ -18,11 +25,15 @@ if [[ -f data/fraudTrain.csv && -f data/fraudTest.csv ]]; then
   TEST=data/fraudTest.csv
   echo "using the Kaggle files in data/"
 else
-  # Until the built-in simulator lands, a fresh clone runs on the committed sample of real
-  # Kaggle rows: the pipeline runs end to end, but 422 rows make a toy model.
-  TRAIN=tests/fixtures/kaggle/kaggle_train_sample.csv
-  TEST=tests/fixtures/kaggle/kaggle_test_sample.csv
-  echo "data/fraudTrain.csv not found: using the small committed Kaggle sample ($TRAIN)"
+  TRAIN=data/simulated/fraudTrain.csv
+  TEST=data/simulated/fraudTest.csv
+  if [[ -f $TRAIN && -f $TEST ]]; then
+    echo "using the simulated set in data/simulated/ (delete it to generate anew)"
+  else
+    echo "data/fraudTrain.csv not found (scripts/download_data.sh fetches the Kaggle files):"
+    echo "generating $CUSTOMERS simulated card holders over 2019-2020 instead"
+    "$FRAUD" generate --customers "$CUSTOMERS" --seed "$SEED" --out data/simulated
+  fi
 fi
 
 mkdir -p "$OUT"

@@ -2,6 +2,7 @@
 
 mod error;
 mod eval;
+mod generate;
 mod progress;
 mod train;
 
@@ -28,12 +29,15 @@ enum Command {
     Train(train::TrainArgs),
     /// Score a CSV with a model; with labels, also write metrics.
     Eval(eval::EvalArgs),
+    /// Generate fraudTrain.csv and fraudTest.csv with the built-in simulator of the Kaggle data.
+    Generate(generate::GenerateArgs),
 }
 
 fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
+        Command::Generate(args) => generate::run(&args),
     }
 }
 

@@ -341,3 +341,79 @@ fn unknown_parameters_and_models_are_usage_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model `svm`"));
 }
+
+#[test]
+fn generate_writes_a_deterministic_kaggle_layout_pair_that_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for out in [&a, &b] {
+        let stdout = ok(&fraud(&[
+            "generate",
+            "--customers",
+            "40",
+            "--seed",
+            "5",
+            "--out",
+            s(out),
+        ]));
+        assert!(stdout.contains("generated 40 customers"), "{stdout}");
+    }
+    for name in ["fraudTrain.csv", "fraudTest.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(name)).unwrap(),
+            std::fs::read(b.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let model = dir.path().join("m.bin");
+    ok(&fraud(&[
+        "train",
+        "--train",
+        s(&a.join("fraudTrain.csv")),
+        "--set",
+        "iterations=30",
+        "--out",
+        s(&model),
+    ]));
+    let stdout = ok(&fraud(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--data",
+        s(&a.join("fraudTest.csv")),
+        "--out",
+        s(&dir.path().join("e")),
+    ]));
+    assert!(stdout.contains("AUC-PR"), "{stdout}");
+}
+
+#[test]
+fn generate_names_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let err = fails(&[
+        "generate",
+        "--customers",
+        "3",
+        "--start",
+        "2019-02-30",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("--start") && err.contains("2019-02-30"),
+        "{err}"
+    );
+    let err = fails(&["generate", "--customers", "0", "--out", s(&out)]);
+    assert!(err.contains("--customers"), "{err}");
+    let err = fails(&[
+        "generate",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-01-03",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("--end"), "{err}");
+}
