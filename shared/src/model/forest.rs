@@ -14,7 +14,7 @@ use smartcore::ensemble::random_forest_classifier::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::trees::{SplitNode, TreeEnsemble};
-use super::{Classifier, Dataset, undersample};
+use super::{Classifier, Dataset, invalid, undersample};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
@@ -48,27 +48,20 @@ impl Default for ForestParams {
 
 impl ForestParams {
     pub fn check(&self) -> Result<()> {
-        let bad = |name, value: String, reason: &str| {
-            Err(CoreError::InvalidParameter {
-                name,
-                value,
-                reason: reason.into(),
-            })
-        };
         if self.n_trees == 0 || self.parallel_parts == 0 || self.parallel_parts > self.n_trees {
-            return bad(
+            return invalid(
                 "n_trees",
                 format!("{} in {} parts", self.n_trees, self.parallel_parts),
                 "need at least one tree per part",
             );
         }
         if !(1..=64).contains(&self.max_depth) {
-            return bad("max_depth", self.max_depth.to_string(), "must be 1 to 64");
+            return invalid("max_depth", self.max_depth, "must be 1 to 64");
         }
         if !(self.legit_sample_rate > 0.0 && self.legit_sample_rate <= 1.0) {
-            return bad(
+            return invalid(
                 "legit_sample_rate",
-                self.legit_sample_rate.to_string(),
+                self.legit_sample_rate,
                 "must be in (0, 1]",
             );
         }

@@ -10,7 +10,7 @@ use forust_ml::objective::ObjectiveType;
 use serde::{Deserialize, Serialize};
 
 use super::trees::{SplitNode, TreeEnsemble};
-use super::{Classifier, Dataset, sigmoid};
+use super::{Classifier, Dataset, invalid, sigmoid};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
@@ -48,46 +48,27 @@ impl Default for GbdtParams {
 impl GbdtParams {
     /// Rejects parameters that cannot train or that are known to collapse on this data.
     pub fn check(&self) -> Result<()> {
-        let bad = |name, value: String, reason: &str| {
-            Err(CoreError::InvalidParameter {
-                name,
-                value,
-                reason: reason.into(),
-            })
-        };
         if !(1..=10_000).contains(&self.iterations) {
-            return bad(
-                "iterations",
-                self.iterations.to_string(),
-                "must be 1 to 10000",
-            );
+            return invalid("iterations", self.iterations, "must be 1 to 10000");
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return bad(
-                "learning_rate",
-                self.learning_rate.to_string(),
-                "must be in (0, 1]",
-            );
+            return invalid("learning_rate", self.learning_rate, "must be in (0, 1]");
         }
         if !(1..=16).contains(&self.max_depth) {
-            return bad("max_depth", self.max_depth.to_string(), "must be 1 to 16");
+            return invalid("max_depth", self.max_depth, "must be 1 to 16");
         }
         if !(self.min_leaf_weight >= 1.0 || self.l2 >= 1.0) {
-            return bad(
+            return invalid(
                 "min_leaf_weight",
-                self.min_leaf_weight.to_string(),
+                self.min_leaf_weight,
                 "min_leaf_weight or l2 must be >= 1 (boosting collapses on this data otherwise)",
             );
         }
         if !(self.fraud_weight.is_finite() && self.fraud_weight >= 1.0) {
-            return bad(
-                "fraud_weight",
-                self.fraud_weight.to_string(),
-                "must be >= 1",
-            );
+            return invalid("fraud_weight", self.fraud_weight, "must be >= 1");
         }
         if !(16..=1024).contains(&self.nbins) {
-            return bad("nbins", self.nbins.to_string(), "must be 16 to 1024");
+            return invalid("nbins", self.nbins, "must be 16 to 1024");
         }
         Ok(())
     }

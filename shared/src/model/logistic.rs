@@ -11,7 +11,7 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
-use super::{Classifier, Dataset, sigmoid, undersample};
+use super::{Classifier, Dataset, invalid, sigmoid, undersample};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
@@ -36,18 +36,18 @@ impl Default for LogisticParams {
 impl LogisticParams {
     pub fn check(&self) -> Result<()> {
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(CoreError::InvalidParameter {
-                name: "alpha",
-                value: self.alpha.to_string(),
-                reason: "must be > 0 (alpha 0 gives NaN coefficients on this data)".into(),
-            });
+            return invalid(
+                "alpha",
+                self.alpha,
+                "must be > 0 (alpha 0 gives NaN coefficients on this data)",
+            );
         }
         if !(self.legit_sample_rate > 0.0 && self.legit_sample_rate <= 1.0) {
-            return Err(CoreError::InvalidParameter {
-                name: "legit_sample_rate",
-                value: self.legit_sample_rate.to_string(),
-                reason: "must be in (0, 1]".into(),
-            });
+            return invalid(
+                "legit_sample_rate",
+                self.legit_sample_rate,
+                "must be in (0, 1]",
+            );
         }
         Ok(())
     }

@@ -174,6 +174,19 @@ impl Model {
     }
 }
 
+/// The error for a hyper-parameter outside its range.
+pub(crate) fn invalid<T>(
+    name: &'static str,
+    value: impl std::fmt::Display,
+    reason: &str,
+) -> Result<T> {
+    Err(crate::error::CoreError::InvalidParameter {
+        name,
+        value: value.to_string(),
+        reason: reason.into(),
+    })
+}
+
 pub(crate) fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
