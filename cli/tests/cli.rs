@@ -417,3 +417,33 @@ fn generate_names_bad_arguments() {
     ]);
     assert!(err.contains("--end"), "{err}");
 }
+
+/// `fraud eval` gives the golden probabilities that `/predict` and `/predict/batch` are held to
+/// (functions/score/tests/golden.rs).
+#[test]
+fn eval_gives_the_golden_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = |name: &str| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/golden")
+            .join(name)
+    };
+    ok(&fraud(&[
+        "eval",
+        "--model",
+        s(&golden("model.bin")),
+        "--data",
+        s(&fixture("kaggle_test_sample.csv")),
+        "--out",
+        s(dir.path()),
+    ]));
+    let got = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+    let expected = std::fs::read_to_string(golden("expected_predictions.csv")).unwrap();
+    assert_eq!(got.lines().count(), expected.lines().count());
+    for (g, e) in got.lines().zip(expected.lines()).skip(1) {
+        let (g, e): (Vec<&str>, Vec<&str>) = (g.split(',').collect(), e.split(',').collect());
+        assert_eq!((g[0], g[2]), (e[0], e[2]));
+        let (p, q): (f64, f64) = (g[1].parse().unwrap(), e[1].parse().unwrap());
+        assert!((p - q).abs() <= 1e-6, "{}: {p} vs golden {q}", g[0]);
+    }
+}

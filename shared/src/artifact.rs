@@ -259,3 +259,18 @@ impl Artifact {
             .map_err(|e| CoreError::io(&name, e))
     }
 }
+
+/// A pointer object (`models/champion.json`): which artifact is live, so promotion is one small
+/// write and the scoring service can follow it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPointer {
+    /// Object key of the artifact, relative to the same bucket or directory as the pointer.
+    pub key: String,
+    /// The artifact's model version; loading checks it.
+    pub version: String,
+}
+
+/// True when an object key names a pointer rather than an artifact.
+pub fn is_pointer_key(key: &str) -> bool {
+    key.ends_with(".json")
+}

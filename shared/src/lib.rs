@@ -7,6 +7,7 @@ pub mod error;
 pub mod features;
 pub mod metrics;
 pub mod model;
+pub mod ports;
 pub mod reader;
 pub mod schema;
 pub mod score;

@@ -208,10 +208,12 @@ text_serde!(DateText, "a date as YYYY-MM-DD");
 /// optional: unlabeled input and the JSON body of `/predict` carry neither.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
+    /// The CSV's unnamed row index; in JSON bodies tolerated whatever its value, and ignored.
     #[serde(
         rename = "Unnamed: 0",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tolerated"
     )]
     pub index: Option<u64>,
     pub trans_date_trans_time: DateTimeText,
@@ -235,8 +237,23 @@ pub struct Transaction {
     pub unix_time: i64,
     pub merch_lat: f64,
     pub merch_long: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The label; optional. JSON bodies of `/predict` may carry it (the original service's
+    /// clients sent whole rows): any value is tolerated there, and only 0 or 1 kept.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tolerated"
+    )]
     pub is_fraud: Option<u8>,
+}
+
+/// Accepts any JSON value for an optional column that scoring ignores: a well-typed value is
+/// kept, anything else becomes `None` instead of failing the whole request.
+fn tolerated<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// A field that failed validation: which one, its value, and why.
@@ -462,6 +479,15 @@ pub(crate) mod tests {
         txn.cc_num = 123_456_789;
         let err = txn.validate().unwrap_err();
         assert!(!err.to_string().contains("123456789"), "{err}");
+    }
+
+    #[test]
+    fn index_and_label_of_any_type_are_tolerated_in_json() {
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["Unnamed: 0"] = "row seven".into();
+        json["is_fraud"] = serde_json::json!({"nested": true});
+        let txn: Transaction = serde_json::from_value(json).unwrap();
+        assert_eq!((txn.index, txn.is_fraud), (None, None));
     }
 
     #[test]

@@ -1,0 +1,180 @@
+//! Scoring one transaction: features from the card's past (through the card-state port, within
+//! a time budget), the model, the decision, the reasons, and the decision log. Plain logic,
+//! generic over the ports, so it runs the same on Lambda, in `fraud serve` and in tests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fraud_core::features::{CardHistory, CardState, assemble};
+use fraud_core::ports::{CardHasher, CardStore, DecisionLog, DecisionRecord};
+use fraud_core::{FEATURE_NAMES, FeatureInput, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::model::LoadedModel;
+
+/// How many reasons a decision carries.
+pub const REASONS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+/// A feature that pushed the score toward fraud.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub feature: String,
+    /// The feature's value (null when the card has no history for it).
+    pub value: Option<f64>,
+    /// Its push on the log-odds of fraud (tree path attribution).
+    pub contribution: f64,
+}
+
+/// The answer to `POST /predict`. `trans_num`, `prediction` and `model_version` are the
+/// original service's fields; clients reading only those keep working.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub trans_num: String,
+    pub prediction: u8,
+    pub model_version: String,
+    pub fraud_probability: f64,
+    pub decision: Decision,
+    pub threshold: f64,
+    pub reasons: Vec<Reason>,
+    pub card_history_used: bool,
+}
+
+/// The scoring service: a loaded model and the two ports.
+pub struct ScoreService<C, L> {
+    pub model: Arc<LoadedModel>,
+    cards: C,
+    log: L,
+    hasher: CardHasher,
+    store_budget: Duration,
+}
+
+impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
+    pub fn new(
+        model: LoadedModel,
+        cards: C,
+        log: L,
+        hasher: CardHasher,
+        store_budget: Duration,
+    ) -> Self {
+        ScoreService {
+            model: Arc::new(model),
+            cards,
+            log,
+            hasher,
+            store_budget,
+        }
+    }
+
+    pub fn cards(&self) -> &C {
+        &self.cards
+    }
+
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// The prediction for `input` given its card's history.
+    fn predict(
+        &self,
+        txn: &Transaction,
+        input: &FeatureInput,
+        history: &CardHistory,
+        card_history_used: bool,
+    ) -> Prediction {
+        let artifact = &self.model.artifact;
+        let features = assemble(input, history);
+        let probability = artifact.model.predict_proba(&features);
+        let contributions = artifact.model.contributions(&features);
+        let mut order: Vec<usize> = (0..features.len())
+            .filter(|&f| contributions[f] > 0.0)
+            .collect();
+        order.sort_by(|&a, &b| contributions[b].total_cmp(&contributions[a]));
+        let reasons = order
+            .iter()
+            .take(REASONS)
+            .map(|&f| Reason {
+                feature: FEATURE_NAMES[f].to_owned(),
+                value: Some(features[f]).filter(|v| v.is_finite()),
+                contribution: contributions[f],
+            })
+            .collect();
+        let fraud = probability >= artifact.threshold;
+        Prediction {
+            trans_num: txn.trans_num.clone(),
+            prediction: u8::from(fraud),
+            model_version: artifact.model_version.clone(),
+            fraud_probability: probability,
+            decision: if fraud {
+                Decision::Deny
+            } else {
+                Decision::Approve
+            },
+            threshold: artifact.threshold,
+            reasons,
+            card_history_used,
+        }
+    }
+
+    /// Scores a validated transaction. The card's state is updated once per `trans_num` (a
+    /// retry gets the first answer back); if the store fails or takes longer than its budget,
+    /// the transaction is scored without history and a warning is logged, never an error.
+    pub async fn score(&self, txn: &Transaction) -> Prediction {
+        let started = Instant::now();
+        let input = FeatureInput::from_transaction(txn);
+        let card = self.hasher.key(txn.cc_num);
+        let with_history = |state: &mut CardState| {
+            let history = state.observe(&input.event);
+            serde_json::to_string(&self.predict(txn, &input, &history, true)).unwrap_or_default()
+        };
+        let applied = tokio::time::timeout(
+            self.store_budget,
+            self.cards.apply(&card, &txn.trans_num, &with_history),
+        )
+        .await;
+        let stored = match applied {
+            Ok(Ok(applied)) => serde_json::from_str::<Prediction>(&applied.answer)
+                .map_err(|e| format!("stored answer unreadable: {e}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                self.store_budget.as_millis()
+            )),
+        };
+        let prediction = stored.unwrap_or_else(|problem| {
+            tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
+            let history = CardState::default().peek(&input.event);
+            self.predict(txn, &input, &history, false)
+        });
+        let record = DecisionRecord {
+            at: fraud_core::time::now_rfc3339(),
+            trans_num: txn.trans_num.clone(),
+            card,
+            probability: prediction.fraud_probability,
+            decision: if prediction.prediction == 1 {
+                "deny"
+            } else {
+                "approve"
+            }
+            .to_owned(),
+            model_version: prediction.model_version.clone(),
+            latency_us: started.elapsed().as_micros() as u64,
+            card_history_used: prediction.card_history_used,
+        };
+        let logged = tokio::time::timeout(self.store_budget, self.log.append(record)).await;
+        match logged {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(trans_num = %txn.trans_num, problem = %e, "decision log append failed")
+            }
+            Err(_) => tracing::warn!(trans_num = %txn.trans_num, "decision log append timed out"),
+        }
+        prediction
+    }
+}
