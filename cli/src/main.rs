@@ -4,6 +4,7 @@ mod error;
 mod eval;
 mod generate;
 mod progress;
+mod serve;
 mod train;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Generate fraudTrain.csv and fraudTest.csv with the built-in simulator of the Kaggle data.
     Generate(generate::GenerateArgs),
+    /// Serve the scoring API (POST /predict) on this machine.
+    Serve(serve::ServeArgs),
 }
 
 fn run(cli: Cli) -> CliResult<()> {
@@ -38,6 +41,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

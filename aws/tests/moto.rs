@@ -1,0 +1,201 @@
+//! The AWS adapters against a moto server (S3 and DynamoDB on 127.0.0.1), started by
+//! scripts/test.sh, which names it in FRAUD_TEST_MOTO_ENDPOINT and enables this feature.
+#![cfg(feature = "moto-tests")]
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use fraud_aws::{
+    DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
+};
+use fraud_core::features::{CardEvent, CardState};
+use fraud_core::ports::{
+    CardHasher, CardStore, DecisionLog, DecisionRecord, ObjectStore, StoreError,
+};
+use fraud_core::schema::Category;
+
+/// SDK settings for moto; a unique suffix keeps parallel tests apart.
+async fn moto() -> (aws_config::SdkConfig, String) {
+    let endpoint = std::env::var("FRAUD_TEST_MOTO_ENDPOINT")
+        .expect("FRAUD_TEST_MOTO_ENDPOINT names the moto server (scripts/test.sh starts one)");
+    // SAFETY: set before any thread reads them; every test sets the same values.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+        std::env::set_var("AWS_REGION", "us-east-1");
+    }
+    let suffix = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    (sdk_config().await, suffix)
+}
+
+async fn table(client: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn score(state: &mut CardState) -> String {
+    let history = state.observe(&CardEvent {
+        unix_time: 1_325_376_000 + state.count() as i64 * 60,
+        amount_cents: 1000,
+        category: Category::Home,
+    });
+    format!("{}", history.counts[0])
+}
+
+#[tokio::test]
+async fn card_state_is_idempotent_per_transaction() {
+    let (config, suffix) = moto().await;
+    let client = dynamodb_client(&config);
+    let name = format!("cards-{suffix}");
+    table(&client, &name, "card").await;
+    let store = DynamoCardStore::new(client, &name);
+    let card = CardHasher::new(b"moto-secret-0123456789")
+        .unwrap()
+        .key(4_000_000_000_000_001);
+    let first = store.apply(&card, "t1", &score).await.unwrap();
+    assert!(!first.replayed);
+    let retry = store.apply(&card, "t1", &score).await.unwrap();
+    assert!(retry.replayed && retry.answer == first.answer);
+    let second = store.apply(&card, "t2", &score).await.unwrap();
+    assert_eq!(second.answer, "1", "the second transaction sees the first");
+}
+
+#[tokio::test]
+async fn racing_updates_of_one_card_are_never_lost() {
+    let (config, suffix) = moto().await;
+    let client = dynamodb_client(&config);
+    let name = format!("cards-race-{suffix}");
+    table(&client, &name, "card").await;
+    let store = Arc::new(DynamoCardStore::new(client, &name));
+    let card = CardHasher::new(b"moto-secret-0123456789")
+        .unwrap()
+        .key(4_000_000_000_000_002);
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (store, card) = (store.clone(), card.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                store
+                    .apply(&card, &format!("{t}-{i}"), &score)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // 20 distinct transactions: the 21st sees all of them in its history.
+    let counted = std::sync::Mutex::new(0);
+    store
+        .apply(&card, "last", &|state: &mut CardState| {
+            *counted.lock().unwrap() = state.count();
+            String::new()
+        })
+        .await
+        .unwrap();
+    assert_eq!(*counted.lock().unwrap(), 20);
+}
+
+#[tokio::test]
+async fn a_missing_table_is_an_error_naming_it() {
+    let (config, suffix) = moto().await;
+    let store = DynamoCardStore::new(dynamodb_client(&config), format!("absent-{suffix}"));
+    let card = CardHasher::new(b"moto-secret-0123456789")
+        .unwrap()
+        .key(4_000_000_000_000_003);
+    let err = store
+        .apply(&card, "t", &score)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absent-"), "{err}");
+}
+
+#[tokio::test]
+async fn decisions_are_written_with_a_ttl() {
+    let (config, suffix) = moto().await;
+    let client = dynamodb_client(&config);
+    let name = format!("decisions-{suffix}");
+    table(&client, &name, "trans_num").await;
+    let log = DynamoDecisionLog::new(client.clone(), &name);
+    log.append(DecisionRecord {
+        at: "2026-11-24T00:00:00Z".into(),
+        trans_num: "abc".into(),
+        card: CardHasher::new(b"moto-secret-0123456789")
+            .unwrap()
+            .key(4_000_000_000_000_004),
+        probability: 0.25,
+        decision: "approve".into(),
+        model_version: "gbdt-x".into(),
+        latency_us: 120,
+        card_history_used: true,
+    })
+    .await
+    .unwrap();
+    let item = client
+        .get_item()
+        .table_name(&name)
+        .key(
+            "trans_num",
+            aws_sdk_dynamodb::types::AttributeValue::S("abc".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["decision"].as_s().unwrap(), "approve");
+    assert!(item["expires_at"].as_n().unwrap().parse::<u64>().unwrap() > 1_700_000_000);
+    assert!(!format!("{item:?}").contains("4000000000000004"));
+}
+
+#[tokio::test]
+async fn objects_round_trip_and_a_missing_key_is_not_found() {
+    let (config, suffix) = moto().await;
+    let client = s3_client(&config);
+    let bucket = format!("fraud-{suffix}");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let store = S3ObjectStore::new(client, &bucket);
+    store
+        .put("models/v1/model.bin", b"bytes".to_vec())
+        .await
+        .unwrap();
+    let (bytes, etag) = store.get_with_etag("models/v1/model.bin").await.unwrap();
+    assert_eq!(bytes, b"bytes");
+    assert!(etag.is_some());
+    let err = store.get("models/absent.bin").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("s3://{bucket}/models/absent.bin"))
+    );
+}

@@ -1,0 +1,165 @@
+//! `fraud serve`: the scoring API on this machine, with the same router as the Lambda, card
+//! state in process (optionally saved to `--state` so a restart loses nothing) and decisions
+//! appended to a JSON-lines file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
+use fraud_core::ports::{CardHasher, JsonLinesLog, LocalObjectStore, MemoryCardStore};
+use score::model::{LoadedModel, load_model};
+use score::{ScoreService, router};
+
+use crate::error::{CliError, CliResult};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Model file, pointer (.json), or s3://BUCKET/KEY (AWS credentials from the environment).
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    pub model: String,
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Card state file: loaded at start, saved every 10 s and at shutdown.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Decision log (JSON lines), appended.
+    #[arg(long, value_name = "FILE", default_value = "out/decisions.jsonl")]
+    pub decision_log: PathBuf,
+    /// Key of the card-number hash. Required with --state (the saved keys depend on it);
+    /// without it a random key is made for this process.
+    #[arg(long, env = "CARD_HASH_SECRET", hide_env_values = true)]
+    pub card_hash_secret: Option<String>,
+    /// Milliseconds the card state may take before a transaction is scored without history.
+    #[arg(long, default_value_t = 50)]
+    pub store_budget_ms: u64,
+}
+
+async fn load(model: &str) -> CliResult<LoadedModel> {
+    let loaded = if let Some(rest) = model.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
+        let config = sdk_config().await;
+        load_model(&S3ObjectStore::new(s3_client(&config), bucket), key).await
+    } else {
+        let path = Path::new(model);
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        load_model(&LocalObjectStore::new(dir), &file).await
+    };
+    loaded.map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    (0..4)
+        .map(|i| format!("{:016x}", RandomState::new().hash_one(i)))
+        .collect()
+}
+
+pub fn run(args: &ServeArgs) -> CliResult<()> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| CliError::Usage(e.to_string()))?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &ServeArgs) -> CliResult<()> {
+    let started = Instant::now();
+    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
+    let secret = match (&args.card_hash_secret, &args.state) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(state)) => {
+            return Err(CliError::Usage(format!(
+                "--state {} needs a stable CARD_HASH_SECRET (or --card-hash-secret): the saved cards are keyed by it",
+                state.display()
+            )));
+        }
+        (None, None) => random_secret(),
+    };
+    let hasher = CardHasher::new(secret.as_bytes()).map_err(|e| usage(&e))?;
+    let model = load(&args.model).await?;
+    let cards = match &args.state {
+        Some(path) => MemoryCardStore::load(path).map_err(|e| usage(&e))?,
+        None => MemoryCardStore::default(),
+    };
+    let known_cards = cards.len();
+    let log = JsonLinesLog::open(&args.decision_log).map_err(|e| usage(&e))?;
+    let version = model.artifact.model_version.clone();
+    let service = Arc::new(ScoreService::new(
+        model,
+        cards,
+        log,
+        hasher,
+        Duration::from_millis(args.store_budget_ms),
+    ));
+    let address: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--host {} --port {}: {e}", args.host, args.port)))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot listen on {address}: {e}")))?;
+    println!(
+        "serving model {version} on http://{address} (POST /predict, POST /predict/batch, GET /health, GET /model); {known_cards} cards in state; ready in {} ms",
+        started.elapsed().as_millis()
+    );
+
+    // Background upkeep: decisions reach the file every second, card state every 10 s.
+    let upkeep = {
+        let service = service.clone();
+        let state = args.state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            for n in 1u64.. {
+                tick.tick().await;
+                if let Err(e) = service.log().flush() {
+                    eprintln!("warning: {e}");
+                }
+                if let Some(path) = state.as_deref().filter(|_| n.is_multiple_of(10))
+                    && let Err(e) = service.cards().save(path)
+                {
+                    eprintln!("warning: {e}");
+                }
+            }
+        })
+    };
+    axum::serve(listener, router(service.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::Usage(format!("server: {e}")))?;
+    upkeep.abort();
+    service.log().flush().map_err(|e| usage(&e))?;
+    if let Some(path) = &args.state {
+        service.cards().save(path).map_err(|e| usage(&e))?;
+        println!(
+            "saved {} cards to {}",
+            service.cards().len(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
