@@ -18,7 +18,7 @@ use crate::model::{ForestParams, GbdtParams, LogisticParams, Model, ModelKind};
 use crate::stats::FeatureStats;
 
 pub const MAGIC: &[u8; 8] = b"FRAUDMDL";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER_LEN: usize = 8 + 2 + 8;
 const CHECKSUM_LEN: usize = 32;
 

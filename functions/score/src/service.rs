@@ -2,7 +2,7 @@
 //! a time budget), the model, the decision, the reasons, and the decision log. Plain logic,
 //! generic over the ports, so it runs the same on Lambda, in `fraud serve` and in tests.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fraud_core::features::{CardHistory, CardState, assemble};
@@ -90,8 +90,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
     ) -> Prediction {
         let artifact = &self.model.artifact;
         let features = assemble(input, history);
-        let probability = artifact.model.predict_proba(&features);
-        let contributions = artifact.model.contributions(&features);
+        let (probability, contributions) = artifact.model.explain(&features);
         let mut order: Vec<usize> = (0..features.len())
             .filter(|&f| contributions[f] > 0.0)
             .collect();
@@ -129,9 +128,16 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         let started = Instant::now();
         let input = FeatureInput::from_transaction(txn);
         let card = self.hasher.key(txn.cc_num);
+        // The fresh prediction is also handed out directly, so only a retry parses a stored one.
+        let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
         let with_history = |state: &mut CardState| {
             let history = state.observe(&input.event);
-            serde_json::to_string(&self.predict(txn, &input, &history, true)).unwrap_or_default()
+            let prediction = self.predict(txn, &input, &history, true);
+            let answer = serde_json::to_string(&prediction).unwrap_or_default();
+            if let Ok(mut slot) = fresh.lock() {
+                *slot = Some(prediction);
+            }
+            answer
         };
         let applied = tokio::time::timeout(
             self.store_budget,
@@ -139,6 +145,11 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         )
         .await;
         let stored = match applied {
+            Ok(Ok(applied)) if !applied.replayed => fresh
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .ok_or_else(|| "the store answered without scoring".to_owned()),
             Ok(Ok(applied)) => serde_json::from_str::<Prediction>(&applied.answer)
                 .map_err(|e| format!("stored answer unreadable: {e}")),
             Ok(Err(e)) => Err(e.to_string()),

@@ -163,9 +163,13 @@ impl Classifier for GbdtModel {
     }
 
     fn contributions(&self, row: &FeatureVector) -> FeatureVector {
+        self.explain(row).1
+    }
+
+    fn explain(&self, row: &FeatureVector) -> (f64, FeatureVector) {
         let mut out = [0.0; N_FEATURES];
-        self.trees.contributions(row, &mut out);
-        out
+        let sum = self.trees.sum_and_contributions(row, &mut out);
+        (sigmoid(self.offset + sum), out)
     }
 }
 
@@ -215,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn explain_gives_the_same_probability_as_predict() {
+        let data = toy(2000, 9);
+        let model = GbdtModel::fit(&data, &small()).unwrap();
+        for i in 0..200 {
+            let row = data.row(i);
+            let (p, _) = model.explain(&row);
+            assert!((p - model.predict_proba(&row)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
     fn contributions_add_up_to_the_log_odds() {
         let data = toy(2000, 8);
         let model = GbdtModel::fit(&data, &small()).unwrap();
@@ -223,7 +238,7 @@ mod tests {
             .trees
             .roots
             .iter()
-            .map(|&r| model.trees.values[r as usize])
+            .map(|&r| f64::from(model.trees.values[r as usize]))
             .sum();
         let total: f64 = model.contributions(&row).iter().sum::<f64>() + bias + model.offset;
         assert!((total - model.log_odds(&row)).abs() < 1e-9);

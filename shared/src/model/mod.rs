@@ -95,6 +95,11 @@ pub trait Classifier: Sized {
 
     /// How much each feature pushed this row's log-odds of fraud up (+) or down (-).
     fn contributions(&self, row: &FeatureVector) -> FeatureVector;
+
+    /// The probability and the contributions together (one pass where the model allows).
+    fn explain(&self, row: &FeatureVector) -> (f64, FeatureVector) {
+        (self.predict_proba(row), self.contributions(row))
+    }
 }
 
 /// Which model to train.
@@ -161,6 +166,15 @@ impl Model {
             Model::Gbdt(m) => m.contributions(row),
             Model::Forest(m) => m.contributions(row),
             Model::Logistic(m) => m.contributions(row),
+        }
+    }
+
+    /// The probability and each feature's contribution, in one pass for the tree models.
+    pub fn explain(&self, row: &FeatureVector) -> (f64, FeatureVector) {
+        match self {
+            Model::Gbdt(m) => m.explain(row),
+            Model::Forest(m) => m.explain(row),
+            Model::Logistic(m) => m.explain(row),
         }
     }
 

@@ -41,12 +41,19 @@ impl PartialEq for FlatNode {
     }
 }
 
+/// Trees walked together (see [`TreeEnsemble::sum`]).
+const LANES: usize = 8;
+
+/// Most features a tree model may split on (the contribution accumulators are this wide).
+pub const MAX_FEATURES: usize = 64;
+
 /// Trees whose nodes are stored back to back; `roots[i]` is the first node of tree `i`,
 /// `depths[i]` its depth (steps from root to the deepest leaf), and `values[k]` node `k`'s output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TreeEnsemble {
     pub nodes: Vec<FlatNode>,
-    pub values: Vec<f64>,
+    /// f32: forust's leaf weights are f32 already, and half the bytes keep the walk in cache.
+    pub values: Vec<f32>,
     pub roots: Vec<u32>,
     pub depths: Vec<u8>,
 }
@@ -95,7 +102,7 @@ impl TreeEnsemble {
                     missing_right: false,
                 },
             });
-            self.values.push(node.value);
+            self.values.push(node.value as f32);
         }
         self.roots.push(base as u32);
         self.depths
@@ -119,7 +126,7 @@ impl TreeEnsemble {
         node.left as usize + usize::from(right)
     }
 
-    fn is_leaf(&self, k: usize) -> bool {
+    pub fn is_leaf(&self, k: usize) -> bool {
         self.nodes[k].left as usize == k
     }
 
@@ -129,7 +136,6 @@ impl TreeEnsemble {
     /// each walk is a chain of dependent loads, and eight independent chains with no branch on
     /// the data let the CPU overlap them (see BENCHMARKS.md for the measured gain).
     pub fn sum(&self, row: &[f64]) -> f64 {
-        const LANES: usize = 8;
         let mut total = 0.0;
         for (roots, depths) in self.roots.chunks(LANES).zip(self.depths.chunks(LANES)) {
             let mut at = [0usize; LANES];
@@ -142,27 +148,63 @@ impl TreeEnsemble {
                     *k = Self::child(&self.nodes[*k], row);
                 }
             }
-            total += lanes.iter().map(|&k| self.values[k]).sum::<f64>();
+            total += lanes
+                .iter()
+                .map(|&k| f64::from(self.values[k]))
+                .sum::<f64>();
         }
         total
     }
 
-    /// Per-feature contributions along each tree's path (Saabas): each split moves the output
-    /// from the parent's value to the child's, and that change is credited to the split feature.
-    pub fn contributions(&self, row: &[f64], out: &mut [f64]) {
-        for &root in &self.roots {
-            let mut k = root as usize;
-            while !self.is_leaf(k) {
-                let next = Self::child(&self.nodes[k], row);
-                out[usize::from(self.nodes[k].feature)] += self.values[next] - self.values[k];
-                k = next;
+    /// The sum of [`TreeEnsemble::sum`] and, added into `out`, each feature's contribution
+    /// along the paths (Saabas): each split moves the output from the parent's value to the
+    /// child's, and that change is credited to the split feature. One lockstep walk serves
+    /// both; a leaf's step onto itself adds exactly 0.
+    pub fn sum_and_contributions(&self, row: &[f64], out: &mut [f64]) -> f64 {
+        // One accumulator row per lane: updates of one feature by neighbouring lanes would
+        // otherwise wait on each other through memory.
+        let mut acc = [[0.0f64; MAX_FEATURES]; LANES];
+        let mut total = 0.0;
+        for (roots, depths) in self.roots.chunks(LANES).zip(self.depths.chunks(LANES)) {
+            let mut at = [0usize; LANES];
+            let mut value = [0.0f64; LANES];
+            for (j, &r) in roots.iter().enumerate() {
+                at[j] = r as usize;
+                value[j] = f64::from(self.values[r as usize]);
+            }
+            let n = roots.len();
+            for _ in 0..depths.iter().copied().max().unwrap_or(0) {
+                for j in 0..n {
+                    let node = &self.nodes[at[j]];
+                    let next = Self::child(node, row);
+                    let v = f64::from(self.values[next]);
+                    acc[j][usize::from(node.feature)] += v - value[j];
+                    (at[j], value[j]) = (next, v);
+                }
+            }
+            total += value[..n].iter().sum::<f64>();
+        }
+        for lane in &acc {
+            for (o, a) in out.iter_mut().zip(lane) {
+                *o += a;
             }
         }
+        total
+    }
+
+    /// Per-feature contributions along each tree's path (see [`TreeEnsemble::sum_and_contributions`]).
+    pub fn contributions(&self, row: &[f64], out: &mut [f64]) {
+        self.sum_and_contributions(row, out);
     }
 
     /// Checks the structure so a corrupted or hand-made model cannot index out of bounds, loop,
     /// or stop a walk early.
     pub fn validate(&self, n_features: usize) -> Result<(), String> {
+        if n_features > MAX_FEATURES {
+            return Err(format!(
+                "{n_features} features, more than the {MAX_FEATURES} supported"
+            ));
+        }
         let n = self.nodes.len();
         if self.values.len() != n || self.depths.len() != self.roots.len() {
             return Err("node values or tree depths do not match the nodes".into());
@@ -272,8 +314,9 @@ mod tests {
         assert_eq!(e.sum(&[f64::NAN, 0.0]), 13.0);
         assert_eq!(e.sum(&[4.0, f64::NAN]), 11.0);
         let mut c = [0.0; 2];
-        e.contributions(&[4.0, 3.0], &mut c);
-        assert!((c[0] - (0.2 - 0.5)).abs() < 1e-12 && (c[1] - (2.0 - 0.2)).abs() < 1e-12);
+        let total = e.sum_and_contributions(&[4.0, 3.0], &mut c);
+        assert_eq!(total, e.sum(&[4.0, 3.0]));
+        assert!((c[0] - (0.2 - 0.5)).abs() < 1e-6 && (c[1] - (2.0 - 0.2)).abs() < 1e-6);
     }
 
     #[test]
