@@ -216,7 +216,7 @@ impl CardStore for DynamoCardStore {
         &self,
         card: &CardKey,
         trans_num: &str,
-        score: &(dyn Fn(&mut CardState) -> String + Sync),
+        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> Result<Applied, StoreError> {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
@@ -231,7 +231,7 @@ impl CardStore for DynamoCardStore {
             let (mut record, version) = self.read(card).await?;
             if let Some(answer) = record.answer_for(trans_num) {
                 return Ok(Applied {
-                    answer: answer.to_owned(),
+                    answer: answer.to_vec(),
                     replayed: true,
                 });
             }

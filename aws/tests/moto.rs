@@ -61,13 +61,13 @@ async fn table(client: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
         .unwrap();
 }
 
-fn score(state: &mut CardState) -> String {
+fn score(state: &mut CardState) -> Vec<u8> {
     let history = state.observe(&CardEvent {
         unix_time: 1_325_376_000 + state.count() as i64 * 60,
         amount_cents: 1000,
         category: Category::Home,
     });
-    format!("{}", history.counts[0])
+    format!("{}", history.counts[0]).into_bytes()
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn card_state_is_idempotent_per_transaction() {
     let retry = store.apply(&card, "t1", &score).await.unwrap();
     assert!(retry.replayed && retry.answer == first.answer);
     let second = store.apply(&card, "t2", &score).await.unwrap();
-    assert_eq!(second.answer, "1", "the second transaction sees the first");
+    assert_eq!(second.answer, b"1", "the second transaction sees the first");
 }
 
 #[tokio::test]
@@ -118,7 +118,7 @@ async fn racing_updates_of_one_card_are_never_lost() {
     store
         .apply(&card, "last", &|state: &mut CardState| {
             *counted.lock().unwrap() = state.count();
-            String::new()
+            Vec::new()
         })
         .await
         .unwrap();

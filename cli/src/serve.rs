@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
-use fraud_core::ports::{CardHasher, JsonLinesLog, LocalObjectStore, MemoryCardStore};
-use score::model::{LoadedModel, load_model};
+use fraud_core::ports::{CardHasher, JsonLinesLog, MemoryCardStore};
+use score::model::{LoadedModel, load_model, load_model_file};
 use score::{ScoreService, router};
 
 use crate::error::{CliError, CliResult};
@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Milliseconds the card state may take before a transaction is scored without history.
     #[arg(long, default_value_t = 50)]
     pub store_budget_ms: u64,
+    /// Worker threads (0: one per available core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 async fn load(model: &str) -> CliResult<LoadedModel> {
@@ -47,16 +50,7 @@ async fn load(model: &str) -> CliResult<LoadedModel> {
         let config = sdk_config().await;
         load_model(&S3ObjectStore::new(s3_client(&config), bucket), key).await
     } else {
-        let path = Path::new(model);
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        load_model(&LocalObjectStore::new(dir), &file).await
+        load_model_file(Path::new(model)).await
     };
     loaded.map_err(|e| CliError::Usage(e.to_string()))
 }
@@ -69,7 +63,22 @@ fn random_secret() -> String {
 }
 
 pub fn run(args: &ServeArgs) -> CliResult<()> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| CliError::Usage(e.to_string()))?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // One core needs no work stealing: a single-threaded runtime answers more requests there.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| CliError::Usage(e.to_string()))?;
     runtime.block_on(serve(args))
 }
 

@@ -102,8 +102,8 @@ pub trait ObjectStore: Send + Sync {
 /// The outcome of [`CardStore::apply`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
-    /// The answer `score` gave when `trans_num` was first applied.
-    pub answer: String,
+    /// The answer `score` gave when `trans_num` was first applied (opaque bytes).
+    pub answer: Vec<u8>,
     /// True when `trans_num` had already been applied: the state was not touched again.
     pub replayed: bool,
 }
@@ -117,23 +117,23 @@ pub const REMEMBERED_ANSWERS: usize = 8;
 pub struct CardRecord {
     pub state: CardState,
     /// (trans_num, answer), oldest first, at most [`REMEMBERED_ANSWERS`].
-    pub answers: VecDeque<(String, String)>,
+    pub answers: VecDeque<(String, Vec<u8>)>,
 }
 
 impl CardRecord {
-    pub fn answer_for(&self, trans_num: &str) -> Option<&str> {
+    pub fn answer_for(&self, trans_num: &str) -> Option<&[u8]> {
         self.answers
             .iter()
             .find(|(t, _)| t == trans_num)
-            .map(|(_, a)| a.as_str())
+            .map(|(_, a)| a.as_slice())
     }
 
     /// Runs `score` on the state and remembers its answer (the caller checked it is new).
     pub fn apply(
         &mut self,
         trans_num: &str,
-        score: &(dyn Fn(&mut CardState) -> String + Sync),
-    ) -> String {
+        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
+    ) -> Vec<u8> {
         let answer = score(&mut self.state);
         if self.answers.len() == REMEMBERED_ANSWERS {
             self.answers.pop_front();
@@ -154,7 +154,7 @@ pub trait CardStore: Send + Sync {
         &self,
         card: &CardKey,
         trans_num: &str,
-        score: &(dyn Fn(&mut CardState) -> String + Sync),
+        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 }
 
@@ -340,7 +340,7 @@ impl MemoryCardStore {
         &self,
         card: &CardKey,
         trans_num: &str,
-        score: &(dyn Fn(&mut CardState) -> String + Sync),
+        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> Result<Applied, StoreError> {
         let mut shard = self.shard(card).lock().map_err(|_| StoreError::Failed {
             what: format!("card {card:?}"),
@@ -349,7 +349,7 @@ impl MemoryCardStore {
         let record = shard.entry(card.clone()).or_default();
         if let Some(answer) = record.answer_for(trans_num) {
             return Ok(Applied {
-                answer: answer.to_owned(),
+                answer: answer.to_vec(),
                 replayed: true,
             });
         }
@@ -365,7 +365,7 @@ impl CardStore for MemoryCardStore {
         &self,
         card: &CardKey,
         trans_num: &str,
-        score: &(dyn Fn(&mut CardState) -> String + Sync),
+        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> Result<Applied, StoreError> {
         self.apply_now(card, trans_num, score)
     }
@@ -488,13 +488,13 @@ mod tests {
         assert!(CardHasher::new(b"short").unwrap_err().contains("16"));
     }
 
-    fn score(state: &mut CardState) -> String {
+    fn score(state: &mut CardState) -> Vec<u8> {
         let h = state.observe(&CardEvent {
             unix_time: 1_325_376_000 + state.count() as i64 * 60,
             amount_cents: 100,
             category: Category::Home,
         });
-        format!("{}", h.counts[0])
+        format!("{}", h.counts[0]).into_bytes()
     }
 
     #[test]
@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(
             first,
             Applied {
-                answer: "0".into(),
+                answer: b"0".to_vec(),
                 replayed: false
             }
         );
@@ -513,12 +513,12 @@ mod tests {
         assert_eq!(
             again,
             Applied {
-                answer: "0".into(),
+                answer: b"0".to_vec(),
                 replayed: true
             }
         );
         let second = block_on(store.apply(&card, "t2", &score)).unwrap();
-        assert_eq!(second.answer, "1");
+        assert_eq!(second.answer, b"1");
         assert_eq!(store.record(&card).unwrap().state.count(), 2);
         // Old answers are forgotten beyond the window.
         for i in 0..REMEMBERED_ANSWERS {

@@ -112,6 +112,10 @@ pub fn parse_json<T: DeserializeOwned + JsonShape>(bytes: &[u8]) -> Result<T, Ap
             },
         );
     }
+    // Fast path: plain serde_json. Only a refused body is parsed again to find the field at fault.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -2,17 +2,14 @@
 //! the router. Under the Lambda runtime (`AWS_LAMBDA_RUNTIME_API` set, also by
 //! `cargo lambda watch`) it serves API Gateway events; otherwise plain HTTP on 127.0.0.1:$PORT.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use fraud_aws::{
     DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
 };
-use fraud_core::ports::{
-    CardHasher, CardStore, DecisionLog, JsonLinesLog, LocalObjectStore, MemoryCardStore,
-};
+use fraud_core::ports::{CardHasher, CardStore, DecisionLog, JsonLinesLog, MemoryCardStore};
 use score::config::{Config, ModelLocation, Stores};
-use score::model::load_model;
+use score::model::{load_model, load_model_file};
 use score::{ScoreService, router};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -27,19 +24,14 @@ async fn main() -> Result<(), Error> {
         .with_current_span(false)
         .init();
     let config = Config::from_env()?;
-    let aws = sdk_config().await;
+    // The SDK is set up only when used: locally it would probe the network for a region.
+    let aws = tokio::sync::OnceCell::new();
+    let aws = || aws.get_or_init(sdk_config);
     let model = match &config.model {
         ModelLocation::S3 { bucket, key } => {
-            load_model(&S3ObjectStore::new(s3_client(&aws), bucket), key).await?
+            load_model(&S3ObjectStore::new(s3_client(aws().await), bucket), key).await?
         }
-        ModelLocation::Local(path) => {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let file = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            load_model(&LocalObjectStore::new(dir), &file).await?
-        }
+        ModelLocation::Local(path) => load_model_file(path).await?,
     };
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
     let hasher = CardHasher::new(config.card_hash_secret.as_bytes())?;
@@ -48,7 +40,7 @@ async fn main() -> Result<(), Error> {
             card_state_table,
             decision_log_table,
         } => {
-            let ddb = dynamodb_client(&aws);
+            let ddb = dynamodb_client(aws().await);
             let cards = DynamoCardStore::new(ddb.clone(), card_state_table);
             let log = DynamoDecisionLog::new(ddb, decision_log_table);
             run(ScoreService::new(

@@ -60,3 +60,16 @@ pub async fn load_model(store: &impl ObjectStore, key: &str) -> Result<LoadedMod
         source,
     })
 }
+
+/// Loads a local artifact or pointer file (a pointer's key is relative to its directory).
+pub async fn load_model_file(path: &std::path::Path) -> Result<LoadedModel, StartupError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    load_model(&fraud_core::ports::LocalObjectStore::new(dir), &file).await
+}

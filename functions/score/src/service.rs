@@ -128,12 +128,13 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         let started = Instant::now();
         let input = FeatureInput::from_transaction(txn);
         let card = self.hasher.key(txn.cc_num);
-        // The fresh prediction is also handed out directly, so only a retry parses a stored one.
+        // The fresh prediction is also handed out directly, so only a retry decodes a stored one.
         let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
         let with_history = |state: &mut CardState| {
             let history = state.observe(&input.event);
             let prediction = self.predict(txn, &input, &history, true);
-            let answer = serde_json::to_string(&prediction).unwrap_or_default();
+            let answer = bincode::serde::encode_to_vec(&prediction, bincode::config::standard())
+                .unwrap_or_default();
             if let Ok(mut slot) = fresh.lock() {
                 *slot = Some(prediction);
             }
@@ -150,8 +151,12 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
                 .ok()
                 .and_then(|mut slot| slot.take())
                 .ok_or_else(|| "the store answered without scoring".to_owned()),
-            Ok(Ok(applied)) => serde_json::from_str::<Prediction>(&applied.answer)
-                .map_err(|e| format!("stored answer unreadable: {e}")),
+            Ok(Ok(applied)) => bincode::serde::decode_from_slice::<Prediction, _>(
+                &applied.answer,
+                bincode::config::standard(),
+            )
+            .map(|(prediction, _)| prediction)
+            .map_err(|e| format!("stored answer unreadable: {e}")),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "no answer within {} ms",

@@ -443,7 +443,7 @@ impl CardStore for StuckStore {
         &self,
         _: &fraud_core::ports::CardKey,
         _: &str,
-        _: &(dyn Fn(&mut fraud_core::features::CardState) -> String + Sync),
+        _: &(dyn Fn(&mut fraud_core::features::CardState) -> Vec<u8> + Sync),
     ) -> Result<fraud_core::ports::Applied, fraud_core::ports::StoreError> {
         tokio::time::sleep(Duration::from_secs(5)).await;
         unreachable!("the budget ends first")
@@ -458,7 +458,7 @@ impl CardStore for BrokenStore {
         &self,
         _: &fraud_core::ports::CardKey,
         _: &str,
-        _: &(dyn Fn(&mut fraud_core::features::CardState) -> String + Sync),
+        _: &(dyn Fn(&mut fraud_core::features::CardState) -> Vec<u8> + Sync),
     ) -> Result<fraud_core::ports::Applied, fraud_core::ports::StoreError> {
         Err(fraud_core::ports::StoreError::Failed {
             what: "cards".into(),
