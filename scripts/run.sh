@@ -6,7 +6,8 @@
 # Data: data/fraudTrain.csv + data/fraudTest.csv when present (the real Kaggle files, see
 # scripts/download_data.sh); otherwise a simulated set of FRAUD_CUSTOMERS card holders (default
 # 500, about a million rows) made by the built-in simulator into data/simulated/.
-# Outputs go to out/: model.bin, eval/predictions.csv, eval/metrics.json.
+# Outputs go to out/: model.bin, eval/predictions.csv, eval/metrics.json. Then it serves
+# POST /predict on 127.0.0.1:${FRAUD_PORT:-3000} until Ctrl-C (FRAUD_SERVE=0 stops before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +48,12 @@ step "done"
 echo "model:       $OUT/model.bin"
 echo "predictions: $OUT/eval/predictions.csv"
 echo "metrics:     $OUT/eval/metrics.json"
+
+if [[ ${FRAUD_SERVE:-1} != 0 ]]; then
+  PORT=${FRAUD_PORT:-3000}
+  step "serve POST /predict on http://127.0.0.1:$PORT (Ctrl-C stops; card state kept in $OUT/card-state.bin)"
+  echo "try:  curl -s -H 'content-type: application/json' -d @functions/score/tests/fixtures/predict_body.json http://127.0.0.1:$PORT/predict"
+  CARD_HASH_SECRET=${CARD_HASH_SECRET:-local-development-secret-not-for-production} \
+    exec "$FRAUD" serve --model "$OUT/model.bin" --port "$PORT" --state "$OUT/card-state.bin" \
+      --decision-log "$OUT/decisions.jsonl"
+fi

@@ -32,9 +32,11 @@ pub struct GbdtParams {
 
 impl Default for GbdtParams {
     fn default() -> Self {
+        // 200 trees at 0.15 matched 300 at 0.1 on the validation slice (AUC-PR 0.9778 against
+        // 0.9769) and score a third faster.
         GbdtParams {
-            iterations: 300,
-            learning_rate: 0.1,
+            iterations: 200,
+            learning_rate: 0.15,
             max_depth: 6,
             min_leaf_weight: 1.0,
             l2: 1.0,
