@@ -229,18 +229,9 @@ impl CardStore for DynamoCardStore {
                 tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
             }
             let (mut record, version) = self.read(card).await?;
-            if let Some(answer) = record.answer_for(trans_num) {
-                return Ok(Applied {
-                    answer: answer.to_vec(),
-                    replayed: true,
-                });
-            }
-            let answer = record.apply(trans_num, score);
-            if self.write(card, &record, version).await? {
-                return Ok(Applied {
-                    answer,
-                    replayed: false,
-                });
+            let applied = record.apply_once(trans_num, score);
+            if applied.replayed || self.write(card, &record, version).await? {
+                return Ok(applied);
             }
         }
         Err(failed(

@@ -128,19 +128,29 @@ impl CardRecord {
             .map(|(_, a)| a.as_slice())
     }
 
-    /// Runs `score` on the state and remembers its answer (the caller checked it is new).
-    pub fn apply(
+    /// Applies `score` once per `trans_num`: a transaction already applied gets its remembered
+    /// answer and changes nothing; a new one updates the state and its answer is remembered.
+    pub fn apply_once(
         &mut self,
         trans_num: &str,
         score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
-    ) -> Vec<u8> {
+    ) -> Applied {
+        if let Some(answer) = self.answer_for(trans_num) {
+            return Applied {
+                answer: answer.to_vec(),
+                replayed: true,
+            };
+        }
         let answer = score(&mut self.state);
         if self.answers.len() == REMEMBERED_ANSWERS {
             self.answers.pop_front();
         }
         self.answers
             .push_back((trans_num.to_owned(), answer.clone()));
-        answer
+        Applied {
+            answer,
+            replayed: false,
+        }
     }
 }
 
@@ -346,17 +356,10 @@ impl MemoryCardStore {
             what: format!("card {card:?}"),
             reason: "a card-state lock was poisoned".into(),
         })?;
-        let record = shard.entry(card.clone()).or_default();
-        if let Some(answer) = record.answer_for(trans_num) {
-            return Ok(Applied {
-                answer: answer.to_vec(),
-                replayed: true,
-            });
-        }
-        Ok(Applied {
-            answer: record.apply(trans_num, score),
-            replayed: false,
-        })
+        Ok(shard
+            .entry(card.clone())
+            .or_default()
+            .apply_once(trans_num, score))
     }
 }
 
