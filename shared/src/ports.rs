@@ -166,6 +166,11 @@ pub trait CardStore: Send + Sync {
         trans_num: &str,
         score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+
+    /// True for a store in this process, which never waits: callers skip its time budget.
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 /// One scoring decision, as appended to the decision log.
@@ -186,6 +191,11 @@ pub struct DecisionRecord {
 pub trait DecisionLog: Send + Sync {
     fn append(&self, record: DecisionRecord)
     -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// True for a log in this process, which never waits: callers skip its time budget.
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 // ---- embedded adapters ------------------------------------------------------------------------
@@ -372,6 +382,10 @@ impl CardStore for MemoryCardStore {
     ) -> Result<Applied, StoreError> {
         self.apply_now(card, trans_num, score)
     }
+
+    fn in_process(&self) -> bool {
+        true
+    }
 }
 
 /// Decisions appended as JSON lines to a file (buffered; [`JsonLinesLog::flush`] pushes them).
@@ -426,6 +440,10 @@ impl DecisionLog for JsonLinesLog {
             .lock()
             .map_err(|_| self.failed("lock poisoned".into()))?;
         out.write_all(&line).map_err(|e| self.failed(e.to_string()))
+    }
+
+    fn in_process(&self) -> bool {
+        true
     }
 }
 

@@ -140,11 +140,12 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             }
             answer
         };
-        let applied = tokio::time::timeout(
-            self.store_budget,
-            self.cards.apply(&card, &txn.trans_num, &with_history),
-        )
-        .await;
+        let apply = self.cards.apply(&card, &txn.trans_num, &with_history);
+        let applied = if self.cards.in_process() {
+            Ok(apply.await)
+        } else {
+            tokio::time::timeout(self.store_budget, apply).await
+        };
         let stored = match applied {
             Ok(Ok(applied)) if !applied.replayed => fresh
                 .lock()
@@ -183,7 +184,12 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             latency_us: started.elapsed().as_micros() as u64,
             card_history_used: prediction.card_history_used,
         };
-        let logged = tokio::time::timeout(self.store_budget, self.log.append(record)).await;
+        let append = self.log.append(record);
+        let logged = if self.log.in_process() {
+            Ok(append.await)
+        } else {
+            tokio::time::timeout(self.store_budget, append).await
+        };
         match logged {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
