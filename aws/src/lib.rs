@@ -12,7 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use fraud_core::features::CardState;
 use fraud_core::ports::{
-    Applied, CardKey, CardRecord, CardStore, DecisionLog, DecisionRecord, ObjectStore, StoreError,
+    Applied, CardKey, CardRecord, CardStore, DecisionLog, DecisionRecord, ObjectReader,
+    ObjectStore, StoreError,
 };
 
 /// SDK configuration from the environment, with TLS by rustls + ring (no C build, see
@@ -103,6 +104,28 @@ impl S3ObjectStore {
 impl ObjectStore for S3ObjectStore {
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.get_with_etag(key).await.map(|(bytes, _)| bytes)
+    }
+
+    async fn open(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let what = self.describe(key);
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_no_such_key() => StoreError::NotFound { what: what.clone() },
+                _ => failed(&what, describe(&e)),
+            })?;
+        let etag = output.e_tag().map(str::to_owned);
+        // The body arrives as it is read: a blocking reader over the async stream.
+        let reader = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
+        Ok(ObjectReader {
+            reader: Box::new(reader),
+            etag,
+        })
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
@@ -295,5 +318,84 @@ impl DecisionLog for DynamoDecisionLog {
                 )
             })?;
         Ok(())
+    }
+}
+
+/// An object named by an S3 notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Object {
+    pub bucket: String,
+    /// The object key, URL-decoded (S3 events encode keys: `+` for a space, `%2C` for a comma).
+    pub key: String,
+    pub etag: Option<String>,
+}
+
+/// The objects of an S3 notification event (`{"Records": [{"s3": ...}]}`); empty for any
+/// other event.
+pub fn s3_event_objects(event: &serde_json::Value) -> Vec<S3Object> {
+    let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .filter_map(|r| {
+            let s3 = r.get("s3")?;
+            Some(S3Object {
+                bucket: s3.get("bucket")?.get("name")?.as_str()?.to_owned(),
+                key: url_decode(s3.get("object")?.get("key")?.as_str()?),
+                etag: s3
+                    .get("object")?
+                    .get("eTag")
+                    .and_then(|e| e.as_str())
+                    .map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// Decodes an S3 event key (`application/x-www-form-urlencoded`).
+fn url_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match (bytes[i], escaped) {
+            (_, Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b'+', None) => out.push(b' '),
+            (b, None) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_event_keys_are_decoded() {
+        let event = serde_json::json!({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "training/fraud+Train%2C2.csv", "eTag": "abc"}}}]});
+        let objects = s3_event_objects(&event);
+        assert_eq!(
+            objects,
+            vec![S3Object {
+                bucket: "b".into(),
+                key: "training/fraud Train,2.csv".into(),
+                etag: Some("abc".into())
+            }]
+        );
+        assert_eq!(url_decode("a%zzb%2"), "a%zzb%2");
+        assert_eq!(url_decode("caf%C3%A9"), "café");
+        assert!(s3_event_objects(&serde_json::json!({"train_key": "x"})).is_empty());
     }
 }

@@ -274,3 +274,84 @@ pub struct ModelPointer {
 pub fn is_pointer_key(key: &str) -> bool {
     key.ends_with(".json")
 }
+
+/// A model read from an object store, with where it came from.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub artifact: Artifact,
+    /// SHA-256 of the model file.
+    pub checksum: String,
+    /// Where the artifact was read (`s3://bucket/key`, a path).
+    pub source: String,
+}
+
+/// Why a model could not be loaded: the location and the reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("model {location}: {reason}")]
+pub struct ModelLoadError {
+    pub location: String,
+    pub reason: String,
+}
+
+/// Loads `key` from `store`: an artifact, or a pointer to one (whose version is checked).
+pub async fn load_model(
+    store: &impl crate::ports::ObjectStore,
+    key: &str,
+) -> std::result::Result<LoadedModel, ModelLoadError> {
+    let failed = |location: String, reason: String| ModelLoadError { location, reason };
+    let bytes = store
+        .get(key)
+        .await
+        .map_err(|e| failed(store.describe(key), e.to_string()))?;
+    let (key, bytes, expected_version) = if is_pointer_key(key) {
+        let pointer: ModelPointer = serde_json::from_slice(&bytes).map_err(|e| {
+            failed(
+                store.describe(key),
+                format!("not a model pointer ({{\"key\", \"version\"}}): {e}"),
+            )
+        })?;
+        let artifact = store.get(&pointer.key).await.map_err(|e| {
+            failed(
+                store.describe(&pointer.key),
+                format!("{e} (named by pointer {key})"),
+            )
+        })?;
+        (pointer.key, artifact, Some(pointer.version))
+    } else {
+        (key.to_owned(), bytes, None)
+    };
+    let source = store.describe(&key);
+    let artifact =
+        Artifact::from_bytes(&bytes, &source).map_err(|e| failed(source.clone(), e.to_string()))?;
+    if let Some(version) = expected_version
+        && version != artifact.model_version
+    {
+        return Err(failed(
+            source,
+            format!(
+                "the pointer names version {version} but the file holds {}",
+                artifact.model_version
+            ),
+        ));
+    }
+    Ok(LoadedModel {
+        checksum: Artifact::file_checksum(&bytes),
+        artifact,
+        source,
+    })
+}
+
+/// Loads a local artifact or pointer file (a pointer's key is relative to its directory).
+pub async fn load_model_file(
+    path: &std::path::Path,
+) -> std::result::Result<LoadedModel, ModelLoadError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    load_model(&crate::ports::LocalObjectStore::new(dir), &file).await
+}

@@ -95,8 +95,26 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, key: &str) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
     fn put(&self, key: &str, bytes: Vec<u8>)
     -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The object as a blocking byte stream and its version tag: read it from a blocking
+    /// thread (`spawn_blocking`), so a large file is never held in memory whole.
+    fn open(&self, key: &str) -> impl Future<Output = Result<ObjectReader, StoreError>> + Send;
     /// A human-readable location of `key` (`s3://bucket/key`, a path) for messages.
     fn describe(&self, key: &str) -> String;
+}
+
+/// A streamed object (see [`ObjectStore::open`]).
+pub struct ObjectReader {
+    pub reader: Box<dyn std::io::Read + Send>,
+    /// The object's version tag (S3 ETag; size and modification time for a file).
+    pub etag: Option<String>,
+}
+
+impl fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("etag", &self.etag)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The outcome of [`CardStore::apply`].
@@ -223,6 +241,30 @@ impl LocalObjectStore {
 }
 
 impl ObjectStore for LocalObjectStore {
+    async fn open(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.path(key)?;
+        let what = || path.display().to_string();
+        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound { what: what() },
+            _ => StoreError::Failed {
+                what: what(),
+                reason: e.to_string(),
+            },
+        })?;
+        let etag = file.metadata().ok().map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}-{modified}", m.len())
+        });
+        Ok(ObjectReader {
+            reader: Box::new(file),
+            etag,
+        })
+    }
+
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.path(key)?;
         std::fs::read(&path).map_err(|e| match e.kind() {

@@ -41,7 +41,14 @@ pub fn load_training_data(
     mode: ReadMode,
     on_progress: &dyn Fn(u64),
 ) -> Result<TrainingData> {
-    let mut reader = TransactionReader::open(path, mode)?;
+    load_training_reader(TransactionReader::open(path, mode)?, on_progress)
+}
+
+/// [`load_training_data`] from any reader (an S3 object stream, a test buffer).
+pub fn load_training_reader(
+    mut reader: TransactionReader,
+    on_progress: &dyn Fn(u64),
+) -> Result<TrainingData> {
     let source_name = reader.source_name().to_owned();
     if !reader.has_labels() {
         return Err(CoreError::BadHeader {

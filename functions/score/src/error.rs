@@ -70,8 +70,8 @@ impl IntoResponse for ApiError {
 pub enum StartupError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("model {location}: {reason}")]
-    Model { location: String, reason: String },
+    #[error(transparent)]
+    Model(#[from] fraud_core::artifact::ModelLoadError),
     #[error("{0}")]
     Store(#[from] fraud_core::ports::StoreError),
 }

@@ -1,0 +1,240 @@
+//! The training function: an object under `training/` (S3 notification) or a direct invoke
+//! `{"train_key", "model", "grid"}` is read as a stream, trained on with the core crate, and
+//! written back as `models/<version>/model.bin`, `runs/<version>.json` (the run record the
+//! MLflow logger publishes) and `models/challenger.json` (a pointer to the new model).
+//! The champion pointer is never touched here: promotion is an explicit step.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fraud_core::artifact::ModelPointer;
+use fraud_core::model::ModelKind;
+use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
+use fraud_core::run::RunRecord;
+use fraud_core::train::{TrainConfig, load_training_reader, train};
+use fraud_core::{ReadMode, TransactionReader};
+use lambda_runtime::Diagnostic;
+use serde::{Deserialize, Serialize};
+
+/// Prefix whose objects trigger training.
+pub const TRAINING_PREFIX: &str = "training/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The input cannot train a model; retrying will not help.
+    #[error("{key}: {reason}")]
+    BadInput { key: String, reason: String },
+    /// S3 failed: worth a retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event not understood: {0}")]
+    BadEvent(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl TrainError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, TrainError::Store(_) | TrainError::Internal(_))
+    }
+}
+
+impl From<TrainError> for Diagnostic {
+    fn from(e: TrainError) -> Self {
+        let kind = match &e {
+            TrainError::BadInput { .. } => "BadInput",
+            TrainError::Store(_) => "Retryable.Store",
+            TrainError::BadEvent(_) => "BadEvent",
+            TrainError::Internal(_) => "Retryable.Internal",
+        };
+        Diagnostic {
+            error_type: kind.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// A direct invocation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DirectRequest {
+    pub train_key: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub grid: bool,
+    /// Hyper-parameter overrides (`{"max_depth": 7}`), as `fraud train --set` (Step Functions
+    /// fans a grid out through this).
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What one training produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trained {
+    pub model_version: String,
+    pub model_key: String,
+    pub run_key: String,
+    pub validation_auc_pr: f64,
+}
+
+/// The objects an event asks to train on, with the settings.
+fn requests(event: &serde_json::Value) -> Result<Vec<DirectRequest>, TrainError> {
+    let objects = fraud_aws::s3_event_objects(event);
+    if !objects.is_empty() {
+        return Ok(objects
+            .into_iter()
+            .filter(|o| {
+                o.key.starts_with(TRAINING_PREFIX)
+                    && (o.key.ends_with(".csv") || o.key.ends_with(".csv.zst"))
+            })
+            .map(|o| DirectRequest {
+                train_key: o.key,
+                model: None,
+                grid: false,
+                params: Default::default(),
+            })
+            .collect());
+    }
+    serde_json::from_value(event.clone())
+        .map(|r| vec![r])
+        .map_err(|e| {
+            TrainError::BadEvent(format!(
+                "neither an S3 notification nor {{\"train_key\", \"model\", \"grid\"}}: {e}"
+            ))
+        })
+}
+
+fn config(request: &DirectRequest) -> Result<TrainConfig, TrainError> {
+    let bad = |reason: String| TrainError::BadInput {
+        key: request.train_key.clone(),
+        reason,
+    };
+    let model: ModelKind = request
+        .model
+        .as_deref()
+        .unwrap_or("gbdt")
+        .parse()
+        .map_err(bad)?;
+    let mut config = TrainConfig {
+        model,
+        grid: request.grid,
+        ..TrainConfig::default()
+    };
+    if !request.params.is_empty() {
+        let patch = |value: serde_json::Value| -> Result<serde_json::Value, TrainError> {
+            let mut object = value.as_object().cloned().unwrap_or_default();
+            for (k, v) in &request.params {
+                if !object.contains_key(k) {
+                    return Err(bad(format!(
+                        "unknown parameter {k} (valid: {:?})",
+                        object.keys().collect::<Vec<_>>()
+                    )));
+                }
+                object.insert(k.clone(), v.clone());
+            }
+            Ok(serde_json::Value::Object(object))
+        };
+        let invalid = |e: serde_json::Error| bad(format!("parameters: {e}"));
+        match model {
+            ModelKind::Gbdt => {
+                config.gbdt = serde_json::from_value(patch(
+                    serde_json::to_value(&config.gbdt).unwrap_or_default(),
+                )?)
+                .map_err(invalid)?
+            }
+            ModelKind::Forest => {
+                config.forest = serde_json::from_value(patch(
+                    serde_json::to_value(&config.forest).unwrap_or_default(),
+                )?)
+                .map_err(invalid)?
+            }
+            ModelKind::Logistic => {
+                config.logistic = serde_json::from_value(patch(
+                    serde_json::to_value(&config.logistic).unwrap_or_default(),
+                )?)
+                .map_err(invalid)?
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Trains on one object and writes the model, the run record and the challenger pointer.
+pub async fn train_object<S: ObjectStore>(
+    store: &S,
+    request: &DirectRequest,
+) -> Result<Trained, TrainError> {
+    let started = Instant::now();
+    let config = config(request)?;
+    let key = request.train_key.clone();
+    let ObjectReader { reader, etag } = store.open(&key).await.map_err(|e| match e {
+        StoreError::NotFound { what } => TrainError::BadInput {
+            key: key.clone(),
+            reason: format!("{what}: not found"),
+        },
+        other => TrainError::Store(other),
+    })?;
+    let source = store.describe(&key);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let reader = TransactionReader::from_reader(reader, source, ReadMode::Strict)?;
+        let data = load_training_reader(reader, &|_| {})?;
+        let outcome = train(&data, &config, &|_, _, _| {})?;
+        Ok::<_, fraud_core::CoreError>(outcome)
+    })
+    .await
+    .map_err(|e| TrainError::Internal(e.to_string()))?
+    .map_err(|e| match e {
+        fraud_core::CoreError::Io { .. } => TrainError::Store(StoreError::Failed {
+            what: store.describe(&key),
+            reason: e.to_string(),
+        }),
+        other => TrainError::BadInput {
+            key: key.clone(),
+            reason: other.to_string(),
+        },
+    })?;
+    let artifact = &outcome.artifact;
+    let version = artifact.model_version.clone();
+    let model_key = format!("models/{version}/model.bin");
+    let bytes = artifact
+        .to_bytes()
+        .map_err(|e| TrainError::Internal(e.to_string()))?;
+    store.put(&model_key, bytes).await?;
+    let mut record = RunRecord::for_training(artifact, &key, etag, &model_key);
+    record
+        .metrics
+        .insert("fit_seconds".into(), outcome.fit_seconds);
+    record
+        .metrics
+        .insert("total_seconds".into(), started.elapsed().as_secs_f64());
+    let run_key = format!("runs/{version}.json");
+    let json =
+        serde_json::to_vec_pretty(&record).map_err(|e| TrainError::Internal(e.to_string()))?;
+    store.put(&run_key, json).await?;
+    let pointer = ModelPointer {
+        key: model_key.clone(),
+        version: version.clone(),
+    };
+    let json =
+        serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Internal(e.to_string()))?;
+    store.put("models/challenger.json", json).await?;
+    tracing::info!(%version, data = %key, auc_pr = artifact.validation.auc_pr, "model trained");
+    Ok(Trained {
+        model_version: version,
+        model_key,
+        run_key,
+        validation_auc_pr: artifact.validation.auc_pr,
+    })
+}
+
+/// Handles one invocation: every training object of an S3 event, or one direct request.
+pub async fn handle<S: ObjectStore>(
+    store: Arc<S>,
+    event: serde_json::Value,
+) -> Result<Vec<Trained>, TrainError> {
+    let mut out = Vec::new();
+    for request in requests(&event)? {
+        out.push(train_object(store.as_ref(), &request).await?);
+    }
+    Ok(out)
+}

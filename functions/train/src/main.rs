@@ -1,0 +1,24 @@
+//! The training Lambda: tracing, configuration and the S3 client once, then the handler.
+
+use std::sync::Arc;
+
+use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let bucket = std::env::var("FRAUD_BUCKET")
+        .map_err(|_| "FRAUD_BUCKET is not set (the data and model bucket)")?;
+    let store = Arc::new(S3ObjectStore::new(s3_client(&sdk_config().await), bucket));
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let store = store.clone();
+        async move { train::handle(store, event.payload).await }
+    }))
+    .await
+}
