@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script). It installs what it
 # needs itself (the Python tools in .venv, scripts/venv.sh), starts a moto server (S3 and
-# DynamoDB) on a free port of 127.0.0.1 for the AWS adapter tests, and stops it by PID whatever
-# happens. Needs nothing outside this repository (no ../shared).
+# DynamoDB) and an MLflow tracking server on free ports of 127.0.0.1 for the adapter and
+# logger tests, and stops both by PID whatever happens. Needs nothing outside this repository
+# (no ../shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +11,11 @@ step() { printf '\n== %s\n' "$*"; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 PIDS=()
+# Each server runs in its own process group (setsid), so stopping it also stops the workers it
+# spawned (MLflow starts uvicorn and a job consumer).
 cleanup() {
   for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
+    kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
   done
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
@@ -43,13 +46,21 @@ scripts/venv.sh
 step "moto server (S3, DynamoDB) on 127.0.0.1"
 LOGS=$(mktemp -d)
 MOTO_PORT=$(free_port)
-.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$LOGS/moto.log" 2>&1 &
+setsid .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$LOGS/moto.log" 2>&1 &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$MOTO_PORT/moto-api/" 30 moto "$LOGS/moto.log"
 echo "moto on port $MOTO_PORT (pid ${PIDS[0]})"
 
+step "MLflow tracking server on 127.0.0.1"
+MLFLOW_PORT=$(free_port)
+setsid .venv/bin/mlflow server --backend-store-uri "sqlite:///$LOGS/mlflow.db" --artifacts-destination "$LOGS/mlflow-artifacts" \
+  --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 > "$LOGS/mlflow.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$MLFLOW_PORT/health" 90 MLflow "$LOGS/mlflow.log"
+echo "MLflow on port $MLFLOW_PORT (pid ${PIDS[1]})"
+
 step "cargo test"
-FRAUD_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" \
-  cargo test --workspace --locked --features fraud-aws/moto-tests
+FRAUD_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FRAUD_TEST_MLFLOW_URI="http://127.0.0.1:$MLFLOW_PORT" \
+  cargo test --workspace --locked --features fraud-aws/moto-tests,mlflow-logger/mlflow-tests
 
 step "all tests passed"

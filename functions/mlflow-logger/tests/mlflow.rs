@@ -1,0 +1,177 @@
+//! The logger against a real `mlflow server` on 127.0.0.1 (started by scripts/test.sh, which
+//! names it in FRAUD_TEST_MLFLOW_URI and enables this feature): a run record from the training
+//! handler becomes a finished MLflow run with metrics, parameters and artifacts, and a registered
+//! model version aliased `challenger`; a redelivered event changes nothing; MLflow down is a
+//! retryable error.
+#![cfg(feature = "mlflow-tests")]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use fraud_core::ports::LocalObjectStore;
+use fraud_sim::{SimConfig, generate_to_dir};
+use mlflow_logger::{Mlflow, Settings, handle};
+
+fn mlflow() -> Mlflow {
+    let uri = std::env::var("FRAUD_TEST_MLFLOW_URI")
+        .expect("FRAUD_TEST_MLFLOW_URI names the MLflow server (scripts/test.sh starts one)");
+    Mlflow::new(&uri).unwrap()
+}
+
+/// A bucket with a trained model and its run record, as the train function leaves them.
+async fn trained_bucket() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sim");
+    generate_to_dir(
+        &SimConfig {
+            customers: 30,
+            seed: 5,
+            ..SimConfig::default()
+        },
+        &data,
+        &|_, _| {},
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("training")).unwrap();
+    std::fs::rename(
+        data.join("fraudTrain.csv"),
+        dir.path().join("training/fraudTrain.csv"),
+    )
+    .unwrap();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let event =
+        serde_json::json!({"train_key": "training/fraudTrain.csv", "params": {"iterations": 20}});
+    let trained = train::handle(store, event).await.unwrap();
+    (dir, trained[0].run_key.clone())
+}
+
+/// The SAM-generated S3 event, pointed at `key`.
+fn event_for(key: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/s3_put_run.json");
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["Records"][0]["s3"]["object"]["key"] = key.into();
+    event
+}
+
+fn unique_settings() -> Settings {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Settings {
+        experiment: format!("fraud-test-{n}"),
+        registered_model: format!("fraud-detector-test-{n}"),
+    }
+}
+
+#[tokio::test]
+async fn a_training_run_becomes_a_logged_run_and_a_registered_challenger_once() {
+    let (dir, run_key) = trained_bucket().await;
+    let store = LocalObjectStore::new(dir.path());
+    let mlflow = mlflow();
+    let settings = unique_settings();
+    let logged = handle(&store, &mlflow, &settings, event_for(&run_key))
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+    let first = &logged[0];
+    assert!(first.new);
+    let version = first
+        .model_version
+        .clone()
+        .expect("a training run registers a version");
+
+    let run = mlflow.run(&first.run_id).await.unwrap();
+    assert_eq!(run["run"]["info"]["status"], "FINISHED");
+    let data = &run["run"]["data"];
+    let metric = |name: &str| {
+        data["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["key"] == name)
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    assert!(metric("validation_auc_pr").unwrap() > 0.0);
+    assert!(metric("threshold").is_some());
+    let param = |name: &str| {
+        data["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"] == name)
+            .map(|p| p["value"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(param("iterations").as_deref(), Some("20"));
+    assert_eq!(
+        param("data_key").as_deref(),
+        Some("training/fraudTrain.csv")
+    );
+
+    // The model file made it through the artifact proxy byte for byte.
+    let record: fraud_core::run::RunRecord =
+        serde_json::from_slice(&std::fs::read(dir.path().join(&run_key)).unwrap()).unwrap();
+    let model_key = &record.artifacts["model"];
+    let uploaded = mlflow
+        .download(&first.experiment_id, &first.run_id, "model/model.bin")
+        .await
+        .unwrap();
+    assert_eq!(uploaded, std::fs::read(dir.path().join(model_key)).unwrap());
+    assert_eq!(
+        mlflow
+            .alias(&settings.registered_model, "challenger")
+            .await
+            .unwrap(),
+        Some(version.clone())
+    );
+
+    // The same event again: the same run and version, nothing new.
+    let again = handle(&store, &mlflow, &settings, event_for(&run_key))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again[0].run_id.as_str(),
+            again[0].model_version.as_deref(),
+            again[0].new
+        ),
+        (first.run_id.as_str(), Some(version.as_str()), false)
+    );
+    let search = mlflow
+        .find_run(&first.experiment_id, "run_record", &record.id)
+        .await
+        .unwrap();
+    assert_eq!(search.map(|r| r.0), Some(first.run_id.clone()));
+}
+
+#[tokio::test]
+async fn mlflow_down_is_a_retryable_error_and_a_bad_record_is_not() {
+    let (dir, run_key) = trained_bucket().await;
+    let store = LocalObjectStore::new(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = Mlflow::new(&format!("http://127.0.0.1:{port}")).unwrap();
+    let err = handle(&store, &down, &unique_settings(), event_for(&run_key))
+        .await
+        .unwrap_err();
+    assert!(err.retryable(), "{err}");
+    assert!(err.to_string().contains("unavailable"), "{err}");
+
+    std::fs::write(dir.path().join("runs/broken.json"), b"{\"id\": 3}").unwrap();
+    let err = handle(
+        &store,
+        &mlflow(),
+        &unique_settings(),
+        event_for("runs/broken.json"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        !err.retryable() && err.to_string().contains("runs/broken.json"),
+        "{err}"
+    );
+}
