@@ -61,6 +61,6 @@ echo "MLflow on port $MLFLOW_PORT (pid ${PIDS[1]})"
 
 step "cargo test"
 FRAUD_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FRAUD_TEST_MLFLOW_URI="http://127.0.0.1:$MLFLOW_PORT" \
-  cargo test --workspace --locked --features fraud-aws/moto-tests,mlflow-logger/mlflow-tests
+  cargo test --workspace --locked --features fraud-aws/moto-tests,mlflow-logger/mlflow-tests,fraud-cli/stack-tests
 
 step "all tests passed"

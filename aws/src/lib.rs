@@ -328,6 +328,8 @@ pub struct S3Object {
     /// The object key, URL-decoded (S3 events encode keys: `+` for a space, `%2C` for a comma).
     pub key: String,
     pub etag: Option<String>,
+    /// Orders the events of one key: a redelivered event repeats it, a new upload does not.
+    pub sequencer: Option<String>,
 }
 
 /// The objects of an S3 notification event (`{"Records": [{"s3": ...}]}`); empty for any
@@ -346,6 +348,11 @@ pub fn s3_event_objects(event: &serde_json::Value) -> Vec<S3Object> {
                 etag: s3
                     .get("object")?
                     .get("eTag")
+                    .and_then(|e| e.as_str())
+                    .map(str::to_owned),
+                sequencer: s3
+                    .get("object")?
+                    .get("sequencer")
                     .and_then(|e| e.as_str())
                     .map(str::to_owned),
             })
@@ -384,14 +391,15 @@ mod tests {
 
     #[test]
     fn s3_event_keys_are_decoded() {
-        let event = serde_json::json!({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "training/fraud+Train%2C2.csv", "eTag": "abc"}}}]});
+        let event = serde_json::json!({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "training/fraud+Train%2C2.csv", "eTag": "abc", "sequencer": "0A1"}}}]});
         let objects = s3_event_objects(&event);
         assert_eq!(
             objects,
             vec![S3Object {
                 bucket: "b".into(),
                 key: "training/fraud Train,2.csv".into(),
-                etag: Some("abc".into())
+                etag: Some("abc".into()),
+                sequencer: Some("0A1".into()),
             }]
         );
         assert_eq!(url_decode("a%zzb%2"), "a%zzb%2");

@@ -13,6 +13,9 @@ pub enum CliError {
     #[error("{path}: {error}")]
     Output { path: String, error: std::io::Error },
 
+    #[error(transparent)]
+    Model(#[from] fraud_core::artifact::ModelLoadError),
+
     #[error("{0}")]
     Usage(String),
 }

@@ -2,13 +2,14 @@
 //! write predictions (and metrics when the file has labels).
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fraud_core::score::{ScoreSummary, replay_history, score_stream};
-use fraud_core::{Artifact, CoreError, FeatureBuilder, ReadMode, TransactionReader};
-use serde::Serialize;
+use fraud_core::score::{
+    MetricsReport, PredictionsCsv, ScoreSummary, replay_history, score_stream, write_issues_csv,
+};
+use fraud_core::{Artifact, FeatureBuilder, ReadMode, TransactionReader};
 
 use crate::error::{CliError, CliResult};
 use crate::progress;
@@ -33,28 +34,12 @@ pub struct EvalArgs {
     pub out: PathBuf,
 }
 
-#[derive(Serialize)]
-struct MetricsFile<'a> {
-    #[serde(flatten)]
-    metrics: &'a fraud_core::metrics::Metrics,
-    model_version: &'a str,
-    data: String,
-    history: Option<String>,
-}
-
 fn write_errors(reader: &TransactionReader, path: &Path) -> CliResult<()> {
-    let mut out = csv::Writer::from_path(path).map_err(|e| CliError::from((path, e)))?;
-    out.write_record(["line", "field", "problem"])
-        .map_err(|e| CliError::from((path, e)))?;
-    for issue in reader.issues() {
-        out.write_record([
-            issue.line.to_string(),
-            issue.problem.field().unwrap_or("").to_owned(),
-            issue.problem.to_string(),
-        ])
-        .map_err(|e| CliError::from((path, e)))?;
-    }
-    out.flush().map_err(|e| CliError::output(path, e))
+    let file = File::create(path).map_err(|e| CliError::output(path, e))?;
+    let name = path.display().to_string();
+    write_issues_csv(reader.issues(), BufWriter::new(file), &name)?
+        .flush()
+        .map_err(|e| CliError::output(path, e))
 }
 
 pub fn run(args: &EvalArgs) -> CliResult<()> {
@@ -85,9 +70,10 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
     let bar = progress::file_bar(&args.data, "scoring");
     let file =
         File::create(&predictions_path).map_err(|e| CliError::output(&predictions_path, e))?;
-    let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
-    out.write_record(["trans_num", "fraud_probability", "prediction"])
-        .map_err(|e| CliError::from((predictions_path.as_path(), e)))?;
+    let mut out = PredictionsCsv::new(
+        BufWriter::with_capacity(1 << 20, file),
+        predictions_path.display().to_string(),
+    )?;
     let mut n = 0u64;
     let summary: ScoreSummary =
         score_stream(&mut reader, &artifact, &mut builder, &mut |txn, d| {
@@ -95,19 +81,10 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
             if n.is_multiple_of(65_536) {
                 bar.set_position(counter.get());
             }
-            out.write_record([
-                txn.trans_num.as_str(),
-                &d.probability.to_string(),
-                if d.fraud { "1" } else { "0" },
-            ])
-            .map_err(|e| {
-                CoreError::io(
-                    predictions_path.display().to_string(),
-                    std::io::Error::other(e),
-                )
-            })
+            out.write(txn, d)
         })?;
-    out.flush()
+    out.finish()?
+        .flush()
         .map_err(|e| CliError::output(&predictions_path, e))?;
     bar.finish_and_clear();
     if summary.rows == 0 {
@@ -140,9 +117,9 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
     match &summary.metrics {
         Some(m) => {
             let metrics_path = args.out.join("metrics.json");
-            let file = MetricsFile {
-                metrics: m,
-                model_version: &artifact.model_version,
+            let file = MetricsReport {
+                metrics: m.clone(),
+                model_version: artifact.model_version.clone(),
                 data: args.data.display().to_string(),
                 history: args.history.as_ref().map(|h| h.display().to_string()),
             };

@@ -4,6 +4,7 @@ mod error;
 mod eval;
 mod generate;
 mod progress;
+mod promote;
 mod serve;
 mod train;
 
@@ -34,6 +35,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Serve the scoring API (POST /predict) on this machine.
     Serve(serve::ServeArgs),
+    /// Make a trained model version the champion (models/champion.json) in the bucket or a directory.
+    Promote(promote::PromoteArgs),
 }
 
 fn run(cli: Cli) -> CliResult<()> {
@@ -42,6 +45,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Promote(args) => promote::run(&args),
     }
 }
 

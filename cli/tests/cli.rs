@@ -447,3 +447,64 @@ fn eval_gives_the_golden_probabilities() {
         assert!((p - q).abs() <= 1e-6, "{}: {p} vs golden {q}", g[0]);
     }
 }
+
+#[test]
+fn promote_moves_the_champion_pointer_only_to_a_model_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small(dir.path());
+    let version = Artifact::load(&model).unwrap().model_version;
+    let store = dir.path().join("bucket");
+    std::fs::create_dir_all(store.join(format!("models/{version}"))).unwrap();
+    std::fs::copy(&model, store.join(format!("models/{version}/model.bin"))).unwrap();
+
+    let err = fails(&["promote", "challenger", "--store", s(&store)]);
+    assert!(
+        err.contains("challenger.json") && err.contains("no challenger"),
+        "{err}"
+    );
+    std::fs::write(
+        store.join("models/challenger.json"),
+        format!("{{\"key\": \"models/{version}/model.bin\", \"version\": \"{version}\"}}"),
+    )
+    .unwrap();
+    let out = ok(&fraud(&["promote", "challenger", "--store", s(&store)]));
+    assert!(
+        out.contains(&version) && out.contains("previous: none"),
+        "{out}"
+    );
+    let pointer = std::fs::read_to_string(store.join("models/champion.json")).unwrap();
+    assert!(
+        pointer.contains(&format!("models/{version}/model.bin")),
+        "{pointer}"
+    );
+    let out = ok(&fraud(&["promote", &version, "--store", s(&store)]));
+    assert!(out.contains(&format!("previous: {version}")), "{out}");
+
+    // Unknown, unsafe and damaged versions are refused and the champion stays.
+    let err = fails(&["promote", "gbdt-0000", "--store", s(&store)]);
+    assert!(
+        err.contains("models/gbdt-0000/model.bin") && err.contains("not found"),
+        "{err}"
+    );
+    let err = fails(&["promote", "../../etc", "--store", s(&store)]);
+    assert!(err.contains("\"../../etc\""), "{err}");
+    std::fs::create_dir_all(store.join("models/broken")).unwrap();
+    std::fs::write(store.join("models/broken/model.bin"), b"FRAUDMDL garbage").unwrap();
+    let err = fails(&["promote", "broken", "--store", s(&store)]);
+    assert!(err.contains("models/broken/model.bin"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(store.join("models/champion.json")).unwrap(),
+        pointer
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_fraud"))
+        .args(["promote", &version])
+        .env_remove("FRAUD_BUCKET")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("FRAUD_BUCKET"),
+        "{stderr}"
+    );
+}

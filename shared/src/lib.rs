@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod reader;
+pub mod registry;
 pub mod run;
 pub mod schema;
 pub mod score;

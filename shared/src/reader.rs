@@ -17,7 +17,7 @@ use crate::schema::{COLUMNS, FieldError, Transaction};
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// How many skipped rows a lenient read keeps for its report (all are counted).
-const KEPT_ISSUES: usize = 1000;
+pub const KEPT_ISSUES: usize = 1000;
 
 /// What to do with a bad row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

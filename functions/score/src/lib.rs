@@ -3,6 +3,7 @@
 //! router runs through `lambda_http::run`; locally through `fraud serve` or `cargo lambda watch`.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod error;
 pub mod model;

@@ -10,6 +10,7 @@ use std::time::Instant;
 use fraud_core::artifact::ModelPointer;
 use fraud_core::model::ModelKind;
 use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
+use fraud_core::registry::{CHALLENGER_KEY, model_key, write_pointer};
 use fraud_core::run::RunRecord;
 use fraud_core::train::{TrainConfig, load_training_reader, train};
 use fraud_core::{ReadMode, TransactionReader};
@@ -66,6 +67,14 @@ pub struct DirectRequest {
     /// fans a grid out through this).
     #[serde(default)]
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// Point `models/challenger.json` at the new model (default). A grid member says `false`
+    /// and the state machine's last step picks the best with `{"choose_challenger": ...}`.
+    #[serde(default = "yes")]
+    pub set_challenger: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What one training produced.
@@ -92,6 +101,7 @@ fn requests(event: &serde_json::Value) -> Result<Vec<DirectRequest>, TrainError>
                 model: None,
                 grid: false,
                 params: Default::default(),
+                set_challenger: true,
             })
             .collect());
     }
@@ -195,7 +205,7 @@ pub async fn train_object<S: ObjectStore>(
     })?;
     let artifact = &outcome.artifact;
     let version = artifact.model_version.clone();
-    let model_key = format!("models/{version}/model.bin");
+    let model_key = model_key(&version);
     let bytes = artifact
         .to_bytes()
         .map_err(|e| TrainError::Internal(e.to_string()))?;
@@ -211,20 +221,82 @@ pub async fn train_object<S: ObjectStore>(
     let json =
         serde_json::to_vec_pretty(&record).map_err(|e| TrainError::Internal(e.to_string()))?;
     store.put(&run_key, json).await?;
-    let pointer = ModelPointer {
-        key: model_key.clone(),
-        version: version.clone(),
-    };
-    let json =
-        serde_json::to_vec_pretty(&pointer).map_err(|e| TrainError::Internal(e.to_string()))?;
-    store.put("models/challenger.json", json).await?;
-    tracing::info!(%version, data = %key, auc_pr = artifact.validation.auc_pr, "model trained");
-    Ok(Trained {
+    let trained = Trained {
         model_version: version,
         model_key,
         run_key,
         validation_auc_pr: artifact.validation.auc_pr,
-    })
+    };
+    tracing::info!(version = %trained.model_version, data = %key, auc_pr = trained.validation_auc_pr, "model trained");
+    if request.set_challenger {
+        set_challenger(store, &trained).await?;
+    }
+    Ok(trained)
+}
+
+async fn set_challenger<S: ObjectStore>(store: &S, trained: &Trained) -> Result<(), TrainError> {
+    let pointer = ModelPointer {
+        key: trained.model_key.clone(),
+        version: trained.model_version.clone(),
+    };
+    Ok(write_pointer(store, CHALLENGER_KEY, &pointer).await?)
+}
+
+/// Every [`Trained`] object in `value`, at any depth (a Step Functions Map output is an array
+/// of the arrays `handle` returns).
+fn collect_trained(value: &serde_json::Value, out: &mut Vec<Trained>) {
+    match value {
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_trained(v, out)),
+        serde_json::Value::Object(_) => {
+            if let Ok(t) = serde_json::from_value::<Trained>(value.clone()) {
+                out.push(t);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The last step of a grid: the candidate with the best validation AUC-PR becomes the
+/// challenger. Ties go to the earlier candidate, so the choice does not depend on timing.
+pub async fn choose_challenger<S: ObjectStore>(
+    store: &S,
+    candidates: &serde_json::Value,
+) -> Result<Trained, TrainError> {
+    let mut found = Vec::new();
+    collect_trained(candidates, &mut found);
+    let best = found
+        .into_iter()
+        .filter(|t| t.validation_auc_pr.is_finite())
+        .reduce(|best, t| {
+            if t.validation_auc_pr > best.validation_auc_pr {
+                t
+            } else {
+                best
+            }
+        })
+        .ok_or_else(|| {
+            TrainError::BadEvent(
+                "choose_challenger: no candidate {\"model_version\", \"model_key\", \"run_key\", \"validation_auc_pr\"} in the input".into(),
+            )
+        })?;
+    set_challenger(store, &best).await?;
+    tracing::info!(version = %best.model_version, auc_pr = best.validation_auc_pr, "challenger chosen");
+    Ok(best)
+}
+
+/// Handles any invocation: `{"choose_challenger": ...}` answers the chosen [`Trained`]; anything
+/// else goes to [`handle`] and answers the list.
+pub async fn invoke<S: ObjectStore>(
+    store: Arc<S>,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, TrainError> {
+    let answer = match event.get("choose_challenger") {
+        Some(candidates) => {
+            serde_json::to_value(choose_challenger(store.as_ref(), candidates).await?)
+        }
+        None => serde_json::to_value(handle(store, event).await?),
+    };
+    answer.map_err(|e| TrainError::Internal(e.to_string()))
 }
 
 /// Handles one invocation: every training object of an S3 event, or one direct request.

@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = Arc::new(S3ObjectStore::new(s3_client(&sdk_config().await), bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let store = store.clone();
-        async move { train::handle(store, event.payload).await }
+        async move { train::invoke(store, event.payload).await }
     }))
     .await
 }

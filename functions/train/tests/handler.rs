@@ -144,3 +144,43 @@ async fn bad_requests_and_data_are_not_retryable_errors_naming_the_input() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn grid_members_leave_the_challenger_alone_and_the_best_is_chosen_at_the_end() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let mut outputs = Vec::new();
+    for depth in [2, 4] {
+        let member = serde_json::json!({"train_key": "training/fraudTrain.csv", "params": {"max_depth": depth, "iterations": 30}, "set_challenger": false});
+        outputs.push(train::invoke(store.clone(), member).await.unwrap());
+    }
+    assert!(!dir.path().join("models/challenger.json").exists());
+    let candidates: Vec<train::Trained> = outputs
+        .iter()
+        .map(|o| serde_json::from_value::<Vec<train::Trained>>(o.clone()).unwrap()[0].clone())
+        .collect();
+    let best = candidates
+        .iter()
+        .max_by(|a, b| a.validation_auc_pr.total_cmp(&b.validation_auc_pr))
+        .unwrap();
+    // The Map state's output as Step Functions hands it over: an array of the members' arrays.
+    let chosen = train::invoke(
+        store.clone(),
+        serde_json::json!({"choose_challenger": outputs}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(chosen["model_version"], best.model_version.as_str());
+    let pointer: ModelPointer =
+        serde_json::from_slice(&std::fs::read(dir.path().join("models/challenger.json")).unwrap())
+            .unwrap();
+    assert_eq!(pointer.version, best.model_version);
+
+    let err = train::invoke(store, serde_json::json!({"choose_challenger": [[]]}))
+        .await
+        .unwrap_err();
+    assert!(
+        !err.retryable() && err.to_string().contains("no candidate"),
+        "{err}"
+    );
+}

@@ -1,0 +1,527 @@
+//! The batch-evaluation function: a CSV (or `.csv.zst`) landing under `eval/incoming/` is read
+//! as a stream and scored with the champion model, per-card features in file order, as
+//! `fraud eval` does. It writes, under `eval/results/<name>/`:
+//!
+//! - `predictions.csv` (`trans_num,fraud_probability,prediction`),
+//! - `errors.csv` (`line,field,problem` of the malformed rows skipped; the rest are scored),
+//! - `metrics.json` when every row has a label,
+//! - `gate.json` when a labelled file also scored a challenger (see [`Gate`]),
+//! - `result.json` last: the manifest of this evaluation,
+//!
+//! and a run record `runs/eval-<model version>-<data etag>.json` for the MLflow logger.
+//! A redelivered event (same object, same S3 sequencer and ETag) answers the manifest already
+//! written and writes nothing; a new upload of the object is evaluated again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use fraud_core::artifact::{ModelLoadError, is_pointer_key, load_model};
+use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
+use fraud_core::registry::{CHALLENGER_KEY, CHAMPION_KEY, promote, read_pointer};
+use fraud_core::run::{RunKind, RunRecord, metric_pairs};
+use fraud_core::score::{
+    MetricsReport, PredictionsCsv, ScoreSummary, score_stream_models, write_issues_csv,
+};
+use fraud_core::{Artifact, FeatureBuilder, ReadMode, TransactionReader};
+use lambda_runtime::Diagnostic;
+use serde::{Deserialize, Serialize};
+
+/// Objects under this prefix are evaluated.
+pub const INCOMING_PREFIX: &str = "eval/incoming/";
+/// Results go under this prefix, one folder per evaluated file.
+pub const RESULTS_PREFIX: &str = "eval/results/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The file cannot be evaluated as it is; retrying will not help.
+    #[error("{key}: {reason}")]
+    BadInput { key: String, reason: String },
+    #[error("{0}")]
+    Model(#[from] ModelLoadError),
+    /// S3 failed: worth a retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event not understood: {0}")]
+    BadEvent(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl EvalError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, EvalError::Store(_) | EvalError::Internal(_))
+    }
+}
+
+impl From<EvalError> for Diagnostic {
+    fn from(e: EvalError) -> Self {
+        let kind = match &e {
+            EvalError::BadInput { .. } => "BadInput",
+            EvalError::Model(_) => "Model",
+            EvalError::Store(_) => "Retryable.Store",
+            EvalError::BadEvent(_) => "BadEvent",
+            EvalError::Internal(_) => "Retryable.Internal",
+        };
+        Diagnostic {
+            error_type: kind.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What the eval gate may do with a challenger that scores at least as well as the champion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gate {
+    /// Compare and report in `gate.json`; promotion stays a person's step.
+    Off,
+    /// Promote the challenger when its AUC-PR on the file is at least the champion's.
+    Promote,
+}
+
+/// How evaluations run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The model to score with: a pointer (`models/champion.json`) or an artifact key.
+    pub model_key: String,
+    pub gate: Gate,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_key: CHAMPION_KEY.into(),
+            gate: Gate::Off,
+        }
+    }
+}
+
+/// The function's configuration from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bucket: String,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// `FRAUD_BUCKET` (required), `MODEL_KEY` (default `models/champion.json`), `EVAL_GATE`
+    /// (`off`, the default, or `promote`); every missing or invalid variable is named at once.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, String> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let mut problems = Vec::new();
+        let bucket = get("FRAUD_BUCKET").unwrap_or_else(|| {
+            problems.push("FRAUD_BUCKET is not set (the data and model bucket)".to_owned());
+            ""
+        });
+        let gate = match get("EVAL_GATE").unwrap_or("off") {
+            "off" => Gate::Off,
+            "promote" => Gate::Promote,
+            other => {
+                problems.push(format!("EVAL_GATE={other:?}: expected off or promote"));
+                Gate::Off
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(Config {
+            bucket: bucket.to_owned(),
+            settings: Settings {
+                model_key: get("MODEL_KEY").unwrap_or(CHAMPION_KEY).to_owned(),
+                gate,
+            },
+        })
+    }
+}
+
+/// Models kept between invocations of a warm Lambda, by artifact key: a pointer is re-read on
+/// every event (promotion takes effect at once), the artifact only when it changed.
+#[derive(Default)]
+pub struct ModelCache {
+    models: Mutex<HashMap<String, Arc<Artifact>>>,
+}
+
+impl ModelCache {
+    /// The model `key` names (pointer or artifact), with its version checked.
+    pub async fn get<S: ObjectStore>(
+        &self,
+        store: &S,
+        key: &str,
+    ) -> Result<Arc<Artifact>, EvalError> {
+        let (artifact_key, version) = if is_pointer_key(key) {
+            let pointer = read_pointer(store, key).await?.ok_or_else(|| ModelLoadError {
+                location: store.describe(key),
+                reason: "not found: no model to evaluate with (promote one with `fraud promote VERSION`)".into(),
+            })?;
+            (pointer.key, Some(pointer.version))
+        } else {
+            (key.to_owned(), None)
+        };
+        let cached = self.lock().get(&artifact_key).cloned();
+        if let Some(artifact) = cached
+            && version
+                .as_ref()
+                .is_none_or(|v| *v == artifact.model_version)
+        {
+            return Ok(artifact);
+        }
+        let loaded = load_model(store, &artifact_key).await?;
+        if let Some(version) = version
+            && version != loaded.artifact.model_version
+        {
+            return Err(ModelLoadError {
+                location: loaded.source,
+                reason: format!(
+                    "the pointer {key} names version {version} but the file holds {}",
+                    loaded.artifact.model_version
+                ),
+            }
+            .into());
+        }
+        let artifact = Arc::new(loaded.artifact);
+        let mut models = self.lock();
+        if models.len() >= 4 {
+            models.clear();
+        }
+        models.insert(artifact_key, artifact.clone());
+        Ok(artifact)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Artifact>>> {
+        self.models.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One request to evaluate an object.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalRequest {
+    pub eval_key: String,
+    /// Evaluate again even when the manifest says this object was done.
+    #[serde(default)]
+    pub force: bool,
+    /// From the S3 event: tells a redelivery from a new upload of the same key.
+    #[serde(skip)]
+    pub sequencer: Option<String>,
+}
+
+/// The champion against the challenger on one labelled file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    pub champion: String,
+    pub challenger: String,
+    pub champion_auc_pr: f64,
+    pub challenger_auc_pr: f64,
+    /// `challenger_auc_pr >= champion_auc_pr`.
+    pub passed: bool,
+    /// The challenger became champion (gate `promote` and passed).
+    pub promoted: bool,
+}
+
+/// The manifest of one evaluation (`eval/results/<name>/result.json`) and the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluated {
+    pub data_key: String,
+    pub data_etag: Option<String>,
+    /// What identifies this upload of the object (S3 sequencer, else the ETag).
+    pub source_id: String,
+    pub model_version: String,
+    pub rows: u64,
+    pub skipped_rows: u64,
+    pub predicted_frauds: u64,
+    pub auc_pr: Option<f64>,
+    /// Output objects by role (`predictions`, `errors`, `metrics`, `gate`).
+    pub outputs: BTreeMap<String, String>,
+    pub run_key: String,
+    pub gate: Option<GateOutcome>,
+    pub seconds: f64,
+    /// True when this answer is the earlier manifest of a redelivered event.
+    #[serde(default)]
+    pub reused: bool,
+}
+
+/// `eval/incoming/2026/day.csv.zst` -> `2026/day`: the results folder under `eval/results/`.
+pub fn result_name(key: &str) -> String {
+    let name = key.strip_prefix(INCOMING_PREFIX).unwrap_or(key);
+    let name = name
+        .strip_suffix(".csv.zst")
+        .or_else(|| name.strip_suffix(".csv"))
+        .unwrap_or(name);
+    name.trim_matches('/').to_owned()
+}
+
+fn is_eval_object(key: &str) -> bool {
+    key.starts_with(INCOMING_PREFIX) && (key.ends_with(".csv") || key.ends_with(".csv.zst"))
+}
+
+/// Keeps what can go into an object key from an ETag (S3 quotes it).
+fn key_safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(40)
+        .collect()
+}
+
+/// What the scoring pass produced, before anything is written.
+struct Scored {
+    summaries: Vec<ScoreSummary>,
+    predictions: Vec<u8>,
+    errors: Vec<u8>,
+}
+
+fn score_file(
+    object: ObjectReader,
+    source: String,
+    models: &[&Artifact],
+) -> Result<Scored, fraud_core::CoreError> {
+    let mut reader =
+        TransactionReader::from_reader(object.reader, source.clone(), ReadMode::Lenient)?;
+    let mut builder = FeatureBuilder::new();
+    let mut predictions = PredictionsCsv::new(Vec::with_capacity(1 << 20), source.clone())?;
+    let summaries = score_stream_models(&mut reader, models, &mut builder, &mut |txn, d| {
+        predictions.write(txn, &d[0])
+    })?;
+    Ok(Scored {
+        summaries,
+        predictions: predictions.finish()?,
+        errors: write_issues_csv(reader.issues(), Vec::new(), &source)?,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EvalError> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| EvalError::Internal(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Evaluates one object with the champion (and, on a labelled file, the challenger).
+pub async fn evaluate_object<S: ObjectStore>(
+    store: &S,
+    models: &ModelCache,
+    settings: &Settings,
+    request: &EvalRequest,
+) -> Result<Evaluated, EvalError> {
+    let started = Instant::now();
+    let key = request.eval_key.as_str();
+    let bad = |reason: String| EvalError::BadInput {
+        key: key.to_owned(),
+        reason,
+    };
+    let name = result_name(key);
+    if name.is_empty() || name.split('/').any(|part| part.is_empty() || part == "..") {
+        return Err(bad("no file name to name the results folder after".into()));
+    }
+    let folder = format!("{RESULTS_PREFIX}{name}");
+    let manifest_key = format!("{folder}/result.json");
+
+    let object = store.open(key).await.map_err(|e| match e {
+        StoreError::NotFound { what } => bad(format!("{what}: not found")),
+        other => EvalError::Store(other),
+    })?;
+    let etag = object.etag.clone();
+    let source_id = request
+        .sequencer
+        .clone()
+        .or_else(|| etag.clone())
+        .unwrap_or_default();
+    if !request.force {
+        match store.get(&manifest_key).await {
+            Ok(bytes) => {
+                if let Ok(mut done) = serde_json::from_slice::<Evaluated>(&bytes)
+                    && done.data_key == key
+                    && done.data_etag == etag
+                    && done.source_id == source_id
+                {
+                    tracing::info!(data = %key, "already evaluated: answering the earlier result");
+                    done.reused = true;
+                    return Ok(done);
+                }
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let champion = models.get(store, &settings.model_key).await?;
+    let challenger = match read_pointer(store, CHALLENGER_KEY).await? {
+        Some(p) if p.version != champion.model_version => {
+            Some(models.get(store, CHALLENGER_KEY).await?)
+        }
+        _ => None,
+    };
+    let source = store.describe(key);
+    let scored = {
+        let (champion, challenger, name) = (champion.clone(), challenger.clone(), source.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut list: Vec<&Artifact> = vec![&champion];
+            list.extend(challenger.as_deref());
+            score_file(object, name, &list)
+        })
+        .await
+        .map_err(|e| EvalError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            fraud_core::CoreError::Io { .. } => EvalError::Store(StoreError::Failed {
+                what: source.clone(),
+                reason: e.to_string(),
+            }),
+            other => bad(other.to_string()),
+        })?
+    };
+    let summary = &scored.summaries[0];
+    if summary.rows == 0 {
+        return Err(bad(format!(
+            "no transactions to score ({} malformed rows)",
+            summary.skipped_rows
+        )));
+    }
+
+    let mut outputs = BTreeMap::new();
+    let predictions_key = format!("{folder}/predictions.csv");
+    store.put(&predictions_key, scored.predictions).await?;
+    outputs.insert("predictions".to_owned(), predictions_key);
+    // Written even when empty (a header), so an earlier evaluation's errors never linger.
+    let errors_key = format!("{folder}/errors.csv");
+    store.put(&errors_key, scored.errors).await?;
+    outputs.insert("errors".to_owned(), errors_key);
+    if let Some(metrics) = &summary.metrics {
+        let metrics_key = format!("{folder}/metrics.json");
+        let report = MetricsReport {
+            metrics: metrics.clone(),
+            model_version: champion.model_version.clone(),
+            data: source.clone(),
+            history: None,
+        };
+        store.put(&metrics_key, to_json(&report)?).await?;
+        outputs.insert("metrics".to_owned(), metrics_key);
+    }
+
+    let gate = match (&challenger, &summary.metrics, scored.summaries.get(1)) {
+        (
+            Some(challenger),
+            Some(champion_metrics),
+            Some(ScoreSummary {
+                metrics: Some(m), ..
+            }),
+        ) => {
+            let passed = m.auc_pr >= champion_metrics.auc_pr;
+            let promoted = passed && settings.gate == Gate::Promote;
+            if promoted {
+                promote(store, &challenger.model_version).await?;
+                tracing::info!(version = %challenger.model_version, auc_pr = m.auc_pr, champion_auc_pr = champion_metrics.auc_pr, "eval gate promoted the challenger");
+            }
+            let outcome = GateOutcome {
+                champion: champion.model_version.clone(),
+                challenger: challenger.model_version.clone(),
+                champion_auc_pr: champion_metrics.auc_pr,
+                challenger_auc_pr: m.auc_pr,
+                passed,
+                promoted,
+            };
+            let gate_key = format!("{folder}/gate.json");
+            store.put(&gate_key, to_json(&outcome)?).await?;
+            outputs.insert("gate".to_owned(), gate_key);
+            Some(outcome)
+        }
+        _ => None,
+    };
+
+    let seconds = started.elapsed().as_secs_f64();
+    let id = format!(
+        "eval-{}-{}",
+        champion.model_version,
+        key_safe(etag.as_deref().unwrap_or(&source_id))
+    );
+    let run_key = format!("runs/{id}.json");
+    let mut metrics = summary
+        .metrics
+        .as_ref()
+        .map(|m| metric_pairs("eval_", m))
+        .unwrap_or_default();
+    metrics.insert("rows".into(), summary.rows as f64);
+    metrics.insert("skipped_rows".into(), summary.skipped_rows as f64);
+    metrics.insert("predicted_frauds".into(), summary.predicted_frauds as f64);
+    metrics.insert("seconds".into(), seconds);
+    metrics.insert(
+        "rows_per_second".into(),
+        summary.rows as f64 / seconds.max(1e-9),
+    );
+    if let Some(g) = &gate {
+        metrics.insert("challenger_auc_pr".into(), g.challenger_auc_pr);
+    }
+    let mut params: BTreeMap<String, String> = champion.params.pairs().into_iter().collect();
+    params.insert(
+        "eval_gate".into(),
+        format!("{:?}", settings.gate).to_lowercase(),
+    );
+    let record = RunRecord {
+        id,
+        kind: RunKind::Eval,
+        model_version: champion.model_version.clone(),
+        model_kind: champion.model.kind().as_str().to_owned(),
+        created_at: fraud_core::time::now_rfc3339(),
+        data_key: key.to_owned(),
+        data_etag: etag.clone(),
+        params,
+        metrics,
+        artifacts: outputs.clone(),
+        threshold: champion.threshold,
+    };
+    store.put(&run_key, to_json(&record)?).await?;
+
+    let evaluated = Evaluated {
+        data_key: key.to_owned(),
+        data_etag: etag,
+        source_id,
+        model_version: champion.model_version.clone(),
+        rows: summary.rows,
+        skipped_rows: summary.skipped_rows,
+        predicted_frauds: summary.predicted_frauds,
+        auc_pr: summary.metrics.as_ref().map(|m| m.auc_pr),
+        outputs,
+        run_key,
+        gate,
+        seconds,
+        reused: false,
+    };
+    store.put(&manifest_key, to_json(&evaluated)?).await?;
+    tracing::info!(data = %key, rows = evaluated.rows, skipped = evaluated.skipped_rows, auc_pr = ?evaluated.auc_pr, seconds, "evaluated");
+    Ok(evaluated)
+}
+
+/// Handles one invocation: every `eval/incoming/*.csv[.zst]` object of an S3 event, or a direct
+/// `{"eval_key": ..., "force": false}`.
+pub async fn handle<S: ObjectStore>(
+    store: &S,
+    models: &ModelCache,
+    settings: &Settings,
+    event: serde_json::Value,
+) -> Result<Vec<Evaluated>, EvalError> {
+    let objects = fraud_aws::s3_event_objects(&event);
+    let requests: Vec<EvalRequest> = if objects.is_empty() {
+        vec![serde_json::from_value(event).map_err(|e| {
+            EvalError::BadEvent(format!(
+                "neither an S3 notification nor {{\"eval_key\", \"force\"}}: {e}"
+            ))
+        })?]
+    } else {
+        objects
+            .into_iter()
+            .filter(|o| is_eval_object(&o.key))
+            .map(|o| EvalRequest {
+                eval_key: o.key,
+                force: false,
+                sequencer: o.sequencer,
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for request in &requests {
+        out.push(evaluate_object(store, models, settings, request).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,25 @@
+//! The batch-evaluation Lambda: tracing, configuration and the S3 client once, then the handler.
+
+use eval::{Config, ModelCache, handle};
+use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::from_env()?;
+    let store = S3ObjectStore::new(s3_client(&sdk_config().await), config.bucket.clone());
+    let models = ModelCache::default();
+    let (store, models, settings) = (&store, &models, &config.settings);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle(store, models, settings, event.payload).await
+        },
+    ))
+    .await
+}

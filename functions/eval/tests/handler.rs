@@ -1,0 +1,457 @@
+//! The evaluation handler offline: SAM-generated S3 events over a local bucket holding data from
+//! the project's simulator and models trained by the train function's own handler.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use eval::{Config, EvalError, Evaluated, Gate, ModelCache, Settings, handle};
+use fraud_core::artifact::ModelPointer;
+use fraud_core::ports::LocalObjectStore;
+use fraud_core::registry::{CHAMPION_KEY, promote};
+use fraud_core::run::{RunKind, RunRecord};
+use fraud_core::score::{MetricsReport, score_stream};
+use fraud_core::{Artifact, FeatureBuilder, ReadMode, TransactionReader};
+use fraud_sim::{SimConfig, generate_to_dir};
+
+fn fixture(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A bucket with `training/fraudTrain.csv` and `eval/incoming/fraudTest.csv` from 40 simulated
+/// customers.
+fn bucket() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sim");
+    generate_to_dir(
+        &SimConfig {
+            customers: 40,
+            seed: 5,
+            ..SimConfig::default()
+        },
+        &data,
+        &|_, _| {},
+    )
+    .unwrap();
+    for (file, folder) in [
+        ("fraudTrain.csv", "training"),
+        ("fraudTest.csv", "eval/incoming"),
+    ] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        std::fs::rename(data.join(file), dir.path().join(folder).join(file)).unwrap();
+    }
+    dir
+}
+
+/// Trains through the train handler; the version it made.
+async fn train(store: &Arc<LocalObjectStore>, params: serde_json::Value) -> String {
+    let request = serde_json::json!({"train_key": "training/fraudTrain.csv", "params": params});
+    train::handle(store.clone(), request).await.unwrap()[0]
+        .model_version
+        .clone()
+}
+
+fn read(dir: &Path, key: &str) -> Vec<u8> {
+    std::fs::read(dir.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
+fn lines(dir: &Path, key: &str) -> Vec<String> {
+    String::from_utf8(read(dir, key))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let version = train(&store, serde_json::json!({"iterations": 40})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    let models = ModelCache::default();
+    let settings = Settings::default();
+
+    let out = handle(
+        store.as_ref(),
+        &models,
+        &settings,
+        fixture("s3_put_eval.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    let e = &out[0];
+    assert_eq!(
+        (e.model_version.as_str(), e.skipped_rows, e.reused),
+        (version.as_str(), 0, false)
+    );
+    assert!(e.gate.is_none(), "the challenger is the champion: {e:?}");
+
+    // The predictions are exactly the batch scorer's (the path `fraud eval` takes), in order.
+    let artifact = Artifact::load(&dir.path().join(format!("models/{version}/model.bin"))).unwrap();
+    let mut reader = TransactionReader::open(
+        &dir.path().join("eval/incoming/fraudTest.csv"),
+        ReadMode::Strict,
+    )
+    .unwrap();
+    let mut expected = vec!["trans_num,fraud_probability,prediction".to_owned()];
+    let summary = score_stream(
+        &mut reader,
+        &artifact,
+        &mut FeatureBuilder::new(),
+        &mut |t, d| {
+            expected.push(format!(
+                "{},{},{}",
+                t.trans_num,
+                d.probability,
+                u8::from(d.fraud)
+            ));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(lines(dir.path(), &e.outputs["predictions"]), expected);
+    assert_eq!(e.rows, summary.rows);
+
+    let metrics: MetricsReport =
+        serde_json::from_slice(&read(dir.path(), &e.outputs["metrics"])).unwrap();
+    assert_eq!(Some(metrics.metrics.clone()), summary.metrics);
+    assert_eq!(e.auc_pr, Some(metrics.metrics.auc_pr));
+    assert_eq!(
+        lines(dir.path(), &e.outputs["errors"]),
+        ["line,field,problem"]
+    );
+
+    let record: RunRecord = serde_json::from_slice(&read(dir.path(), &e.run_key)).unwrap();
+    assert_eq!(
+        (
+            record.kind,
+            record.model_version.as_str(),
+            record.data_key.as_str()
+        ),
+        (
+            RunKind::Eval,
+            version.as_str(),
+            "eval/incoming/fraudTest.csv"
+        )
+    );
+    assert_eq!(record.metrics["eval_auc_pr"], metrics.metrics.auc_pr);
+    assert_eq!(record.metrics["rows"], e.rows as f64);
+    assert_eq!(record.artifacts, e.outputs);
+    let manifest: Evaluated =
+        serde_json::from_slice(&read(dir.path(), "eval/results/fraudTest/result.json")).unwrap();
+    assert_eq!(&manifest, e);
+}
+
+#[tokio::test]
+async fn a_redelivered_event_answers_the_same_result_and_writes_nothing() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let version = train(&store, serde_json::json!({"iterations": 20})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    let (models, settings) = (ModelCache::default(), Settings::default());
+    let event = fixture("s3_put_eval.json");
+    let first = handle(store.as_ref(), &models, &settings, event.clone())
+        .await
+        .unwrap();
+    let predictions = dir.path().join(&first[0].outputs["predictions"]);
+    let written = std::fs::metadata(&predictions).unwrap().modified().unwrap();
+    let runs = std::fs::read_dir(dir.path().join("runs")).unwrap().count();
+
+    let again = handle(store.as_ref(), &models, &settings, event.clone())
+        .await
+        .unwrap();
+    assert!(again[0].reused);
+    assert_eq!(
+        Evaluated {
+            reused: false,
+            ..again[0].clone()
+        },
+        first[0]
+    );
+    assert_eq!(
+        std::fs::metadata(&predictions).unwrap().modified().unwrap(),
+        written
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("runs")).unwrap().count(),
+        runs
+    );
+
+    // A new upload of the same key (a new sequencer) is evaluated again, to the same numbers and
+    // the same run record (same model, same data).
+    let mut upload = event;
+    upload["Records"][0]["s3"]["object"]["sequencer"] = "0A1B2C3D4E5F679999".into();
+    let third = handle(store.as_ref(), &models, &settings, upload)
+        .await
+        .unwrap();
+    assert!(!third[0].reused);
+    assert_eq!(
+        (third[0].auc_pr, &third[0].run_key),
+        (first[0].auc_pr, &first[0].run_key)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("runs")).unwrap().count(),
+        runs
+    );
+}
+
+#[tokio::test]
+async fn malformed_rows_are_listed_by_line_and_the_rest_still_scored() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let version = train(&store, serde_json::json!({"iterations": 20})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    let text = std::fs::read_to_string(dir.path().join("eval/incoming/fraudTest.csv")).unwrap();
+    let mut rows: Vec<String> = text.lines().take(301).map(str::to_owned).collect();
+    let total = rows.len() - 1;
+    // File line 3: truncated; line 5: amount not a number; line 7: NaN amount.
+    rows[2] = rows[2][..rows[2].len() / 2].to_owned();
+    let amount = |row: &str, value: &str| {
+        let mut fields: Vec<String> = row.split(',').map(str::to_owned).collect();
+        fields[5] = value.to_owned();
+        fields.join(",")
+    };
+    rows[4] = amount(&rows[4], "twelve");
+    rows[6] = amount(&rows[6], "NaN");
+    std::fs::write(
+        dir.path().join("eval/incoming/broken.csv"),
+        rows.join("\n") + "\n",
+    )
+    .unwrap();
+    let (models, settings) = (ModelCache::default(), Settings::default());
+    let out = handle(
+        store.as_ref(),
+        &models,
+        &settings,
+        serde_json::json!({"eval_key": "eval/incoming/broken.csv"}),
+    )
+    .await
+    .unwrap();
+    let e = &out[0];
+    assert_eq!((e.rows, e.skipped_rows), (total as u64 - 3, 3));
+    let errors = lines(dir.path(), "eval/results/broken/errors.csv");
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    for (row, line) in errors[1..].iter().zip(["3", "5", "7"]) {
+        assert!(row.starts_with(&format!("{line},")), "{row}");
+    }
+    assert!(
+        errors[2].contains("amt") && errors[3].contains("amt"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        lines(dir.path(), "eval/results/broken/predictions.csv").len(),
+        total - 3 + 1
+    );
+}
+
+#[tokio::test]
+async fn an_unlabelled_file_gets_predictions_only() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let version = train(&store, serde_json::json!({"iterations": 20})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    let text = std::fs::read_to_string(dir.path().join("eval/incoming/fraudTest.csv")).unwrap();
+    let unlabelled: String = text
+        .lines()
+        .take(200)
+        .map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()]))
+        .collect();
+    std::fs::write(dir.path().join("eval/incoming/today.csv"), unlabelled).unwrap();
+    // A second, different challenger exists: without labels there is nothing to gate on.
+    train(&store, serde_json::json!({"iterations": 10})).await;
+    let settings = Settings {
+        gate: Gate::Promote,
+        ..Settings::default()
+    };
+    let out = handle(
+        store.as_ref(),
+        &ModelCache::default(),
+        &settings,
+        serde_json::json!({"eval_key": "eval/incoming/today.csv"}),
+    )
+    .await
+    .unwrap();
+    let e = &out[0];
+    assert_eq!((e.rows, e.auc_pr, e.gate.as_ref()), (199, None, None));
+    assert!(!e.outputs.contains_key("metrics") && e.outputs.contains_key("predictions"));
+    assert!(!dir.path().join("eval/results/today/metrics.json").exists());
+    let champion: ModelPointer = serde_json::from_slice(&read(dir.path(), CHAMPION_KEY)).unwrap();
+    assert_eq!(champion.version, version, "no promotion without labels");
+}
+
+#[tokio::test]
+async fn the_gate_compares_the_challenger_on_the_same_file_and_promotes_only_when_asked() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    // A deliberately weak champion, then a full challenger.
+    let weak = train(&store, serde_json::json!({"iterations": 2, "max_depth": 1})).await;
+    promote(store.as_ref(), &weak).await.unwrap();
+    let strong = train(&store, serde_json::json!({"iterations": 60})).await;
+    let models = ModelCache::default();
+    let event = serde_json::json!({"eval_key": "eval/incoming/fraudTest.csv", "force": true});
+
+    let off = handle(store.as_ref(), &models, &Settings::default(), event.clone())
+        .await
+        .unwrap();
+    let gate = off[0]
+        .gate
+        .clone()
+        .expect("a labelled file with a challenger is gated");
+    assert_eq!(
+        (gate.champion.as_str(), gate.challenger.as_str()),
+        (weak.as_str(), strong.as_str())
+    );
+    assert!(gate.challenger_auc_pr > gate.champion_auc_pr, "{gate:?}");
+    assert!(gate.passed && !gate.promoted);
+    assert_eq!(off[0].auc_pr, Some(gate.champion_auc_pr));
+    let champion = |dir: &Path| -> String {
+        serde_json::from_slice::<ModelPointer>(&read(dir, CHAMPION_KEY))
+            .unwrap()
+            .version
+    };
+    assert_eq!(champion(dir.path()), weak, "gate off: report only");
+    let reported: eval::GateOutcome =
+        serde_json::from_slice(&read(dir.path(), "eval/results/fraudTest/gate.json")).unwrap();
+    assert_eq!(reported, gate);
+
+    let promote_settings = Settings {
+        gate: Gate::Promote,
+        ..Settings::default()
+    };
+    let on = handle(store.as_ref(), &models, &promote_settings, event.clone())
+        .await
+        .unwrap();
+    assert!(on[0].gate.as_ref().unwrap().promoted);
+    assert_eq!(champion(dir.path()), strong);
+
+    // The champion now is the challenger: nothing left to gate, and the weak model never returns.
+    let after = handle(store.as_ref(), &models, &promote_settings, event)
+        .await
+        .unwrap();
+    assert_eq!(
+        (after[0].model_version.as_str(), after[0].gate.as_ref()),
+        (strong.as_str(), None)
+    );
+}
+
+#[tokio::test]
+async fn refusals_name_the_problem_and_are_not_retried() {
+    let dir = bucket();
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let (models, settings) = (ModelCache::default(), Settings::default());
+    // No champion yet.
+    let err = handle(
+        store.as_ref(),
+        &models,
+        &settings,
+        fixture("s3_put_eval.json"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, EvalError::Model(_)) && err.to_string().contains("fraud promote"),
+        "{err}"
+    );
+    let version = train(&store, serde_json::json!({"iterations": 10})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    // Objects that are not evaluation files are ignored.
+    assert!(
+        handle(
+            store.as_ref(),
+            &models,
+            &settings,
+            fixture("s3_put_eval_not_csv.json")
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    std::fs::write(dir.path().join("eval/incoming/empty.csv"), "").unwrap();
+    std::fs::write(
+        dir.path().join("eval/incoming/header.csv"),
+        std::fs::read_to_string(dir.path().join("eval/incoming/fraudTest.csv"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+            + "\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("eval/incoming/other.csv"), "a,b\n1,2\n").unwrap();
+    for (event, named) in [
+        (
+            serde_json::json!({"eval_key": "eval/incoming/absent.csv"}),
+            "absent.csv: not found",
+        ),
+        (
+            serde_json::json!({"eval_key": "eval/incoming/empty.csv"}),
+            "empty",
+        ),
+        (
+            serde_json::json!({"eval_key": "eval/incoming/header.csv"}),
+            "no transactions",
+        ),
+        (
+            serde_json::json!({"eval_key": "eval/incoming/other.csv"}),
+            "header",
+        ),
+        (
+            serde_json::json!({"eval_key": "eval/incoming/.csv"}),
+            "no file name",
+        ),
+        (serde_json::json!({"key": "x"}), "eval_key"),
+    ] {
+        let err = handle(store.as_ref(), &models, &settings, event.clone())
+            .await
+            .unwrap_err();
+        assert!(!err.retryable(), "{event}: {err}");
+        assert!(err.to_string().contains(named), "{event}: {err}");
+    }
+    // A corrupted champion artifact stops the evaluation with the file named.
+    let model = dir.path().join(format!("models/{version}/model.bin"));
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&model, bytes).unwrap();
+    let err = handle(
+        store.as_ref(),
+        &ModelCache::default(),
+        &settings,
+        serde_json::json!({"eval_key": "eval/incoming/fraudTest.csv"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, EvalError::Model(_)) && err.to_string().contains("model.bin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configuration_names_every_problem() {
+    let vars = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let err = Config::from_vars(&vars(&[("EVAL_GATE", "always")])).unwrap_err();
+    assert!(
+        err.contains("FRAUD_BUCKET") && err.contains("EVAL_GATE=\"always\""),
+        "{err}"
+    );
+    let c = Config::from_vars(&vars(&[("FRAUD_BUCKET", "b"), ("EVAL_GATE", "promote")])).unwrap();
+    assert_eq!(
+        (
+            c.bucket.as_str(),
+            c.settings.model_key.as_str(),
+            c.settings.gate
+        ),
+        ("b", CHAMPION_KEY, Gate::Promote)
+    );
+}

@@ -1,0 +1,58 @@
+//! Start-up: the configuration becomes a ready Router (model loaded, stores built), the same
+//! way on Lambda, under `cargo lambda watch` and in the end-to-end test.
+
+use std::sync::Arc;
+
+use axum::Router;
+use fraud_aws::{
+    DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
+};
+use fraud_core::ports::{CardHasher, JsonLinesLog, MemoryCardStore};
+
+use crate::config::{Config, ModelLocation, Stores};
+use crate::error::StartupError;
+use crate::model::{load_model, load_model_file};
+use crate::{ScoreService, router};
+
+/// Loads the model once and builds the stores `config` names; any failure stops start-up.
+pub async fn build(config: &Config) -> Result<Router, StartupError> {
+    // The SDK is set up only when used: locally it would probe the network for a region.
+    let aws = tokio::sync::OnceCell::new();
+    let aws = || aws.get_or_init(sdk_config);
+    let model = match &config.model {
+        ModelLocation::S3 { bucket, key } => {
+            load_model(&S3ObjectStore::new(s3_client(aws().await), bucket), key).await?
+        }
+        ModelLocation::Local(path) => load_model_file(path).await?,
+    };
+    tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
+    let hasher = CardHasher::new(config.card_hash_secret.as_bytes())
+        .map_err(|e| StartupError::Config(format!("CARD_HASH_SECRET: {e}")))?;
+    Ok(match &config.stores {
+        Stores::DynamoDb {
+            card_state_table,
+            decision_log_table,
+        } => {
+            let ddb = dynamodb_client(aws().await);
+            let cards = DynamoCardStore::new(ddb.clone(), card_state_table.clone());
+            let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
+            router(Arc::new(ScoreService::new(
+                model,
+                cards,
+                log,
+                hasher,
+                config.store_budget,
+            )))
+        }
+        Stores::Embedded { decision_log } => {
+            let log = JsonLinesLog::open(decision_log)?;
+            router(Arc::new(ScoreService::new(
+                model,
+                MemoryCardStore::default(),
+                log,
+                hasher,
+                config.store_budget,
+            )))
+        }
+    })
+}
