@@ -43,6 +43,11 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "tools (.venv)"
 scripts/venv.sh
 
+step "template checks"
+.venv/bin/cfn-lint template.yaml
+SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --template-file template.yaml
+python3 -m json.tool infra/train-grid.asl.json > /dev/null
+
 step "moto server (S3, DynamoDB) on 127.0.0.1"
 LOGS=$(mktemp -d)
 MOTO_PORT=$(free_port)

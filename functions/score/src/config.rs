@@ -13,7 +13,8 @@ pub enum ModelLocation {
     /// `MODEL_KEY` in `FRAUD_BUCKET`: the artifact, or a pointer object such as
     /// `models/champion.json` holding the artifact's key.
     S3 { bucket: String, key: String },
-    /// `MODEL_PATH`: a local artifact (or pointer) file.
+    /// `MODEL_PATH`: a local artifact (or pointer) file. (`MODEL_PATH=s3://BUCKET/KEY` is the
+    /// S3 form, handy where `MODEL_PATH` is already set, as under `cargo lambda watch`.)
     Local(PathBuf),
 }
 
@@ -85,7 +86,21 @@ impl Config {
             }
         };
         let model = match (get("MODEL_PATH"), get("FRAUD_BUCKET"), get("MODEL_KEY")) {
-            (Some(path), _, _) => Some(ModelLocation::Local(PathBuf::from(path))),
+            (Some(path), _, _) => match path.strip_prefix("s3://").map(|r| r.split_once('/')) {
+                None => Some(ModelLocation::Local(PathBuf::from(path))),
+                Some(Some((bucket, key))) if !bucket.is_empty() && !key.is_empty() => {
+                    Some(ModelLocation::S3 {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    })
+                }
+                Some(_) => {
+                    problem(format!(
+                        "MODEL_PATH={path:?} is invalid (expected a file or s3://BUCKET/KEY)"
+                    ));
+                    None
+                }
+            },
             (None, Some(bucket), Some(key)) => Some(ModelLocation::S3 { bucket, key }),
             (None, bucket, key) => {
                 for (name, value) in [("FRAUD_BUCKET", bucket), ("MODEL_KEY", key)] {
@@ -202,5 +217,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("STORE_MODE=\"redis\""), "{err}");
+        let err = Config::from_vars(&vars(&[("MODEL_PATH", "s3://bucket-only")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MODEL_PATH=\"s3://bucket-only\""), "{err}");
+    }
+
+    #[test]
+    fn model_path_may_name_an_s3_object() {
+        let c = Config::from_vars(&vars(&[
+            ("STORE_MODE", "embedded"),
+            ("MODEL_PATH", "s3://fraud-local/models/champion.json"),
+            ("CARD_HASH_SECRET", "0123456789abcdef0123"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.model,
+            ModelLocation::S3 {
+                bucket: "fraud-local".into(),
+                key: "models/champion.json".into()
+            }
+        );
     }
 }
