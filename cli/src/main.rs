@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod progress;
 mod promote;
+mod report;
 mod serve;
 mod train;
 
@@ -35,6 +36,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Serve the scoring API (POST /predict) on this machine.
     Serve(serve::ServeArgs),
+    /// The monitoring report of a scored file: metrics, curves, metrics over time, data drift.
+    Report(report::ReportArgs),
     /// Make a trained model version the champion (models/champion.json) in the bucket or a directory.
     Promote(promote::PromoteArgs),
 }
@@ -46,6 +49,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Promote(args) => promote::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 

@@ -508,3 +508,119 @@ fn promote_moves_the_champion_pointer_only_to_a_model_that_loads() {
         "{stderr}"
     );
 }
+
+#[test]
+fn report_writes_html_and_json_and_refuses_what_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = train_small(dir.path());
+    let data = fixture("kaggle_test_sample.csv");
+    // Scored here with the reference model (the file has no fraud_probability column).
+    let out = dir.path().join("report");
+    let stdout = ok(&fraud(&[
+        "report",
+        "--reference",
+        s(&model),
+        "--current",
+        s(&data),
+        "--out",
+        s(&out),
+    ]));
+    assert!(
+        stdout.contains("scored here") && stdout.contains("AUC-PR"),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"drift\"") && html.contains("aria-label=\"ROC curve\""));
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["summary"]["labelled"], true);
+    let drift: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("drift.json")).unwrap()).unwrap();
+    assert_eq!(
+        drift["features"].as_array().unwrap().len(),
+        fraud_core::N_FEATURES
+    );
+
+    // A replay-style predictions file without labels, against a reference CSV: no label
+    // sections, said plainly; the given decisions are used.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+    let header = lines.next().unwrap();
+    let cut = |l: &str| l[..l.rfind(',').unwrap()].to_owned();
+    let mut predictions = format!("{},fraud_probability,is_fraud_prediction\n", cut(header));
+    for (i, line) in lines.enumerate() {
+        predictions += &format!("{},0.{i:03},{}\n", cut(line), u8::from(i % 7 == 0));
+    }
+    let current = dir.path().join("predictions.csv");
+    std::fs::write(&current, &predictions).unwrap();
+    let out2 = dir.path().join("report2");
+    let stdout = ok(&fraud(&[
+        "report",
+        "--reference",
+        s(&fixture("kaggle_train_sample.csv")),
+        "--current",
+        s(&current),
+        "--out",
+        s(&out2),
+    ]));
+    assert!(stdout.contains("no labels"), "{stdout}");
+    let html = std::fs::read_to_string(out2.join("report.html")).unwrap();
+    assert!(html.contains("id=\"no-labels\"") && !html.contains("id=\"classification\""));
+
+    // Refusals name the file (and the line).
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, predictions.replacen(",0.001,", ",high,", 1)).unwrap();
+    let err = fails(&[
+        "report",
+        "--reference",
+        s(&model),
+        "--current",
+        s(&bad),
+        "--out",
+        s(&out2),
+    ]);
+    assert!(
+        err.contains("bad.csv, line 3") && err.contains("fraud_probability"),
+        "{err}"
+    );
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let err = fails(&[
+        "report",
+        "--reference",
+        s(&model),
+        "--current",
+        s(&empty),
+        "--out",
+        s(&out2),
+    ]);
+    assert!(err.contains("empty.csv") && err.contains("empty"), "{err}");
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "a,b\n1,2\n").unwrap();
+    let err = fails(&[
+        "report",
+        "--reference",
+        s(&model),
+        "--current",
+        s(&other),
+        "--out",
+        s(&out2),
+    ]);
+    assert!(
+        err.contains("other.csv") && err.contains("missing column"),
+        "{err}"
+    );
+    let err = fails(&[
+        "report",
+        "--reference",
+        s(&fixture("kaggle_train_sample.csv")),
+        "--current",
+        s(&data),
+        "--out",
+        s(&out2),
+    ]);
+    assert!(
+        err.contains("fraud_probability") && err.contains("--reference"),
+        "{err}"
+    );
+}

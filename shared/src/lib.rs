@@ -3,6 +3,7 @@
 //! CLI, the Lambda functions) is a thin layer over this crate.
 
 pub mod artifact;
+pub mod drift;
 pub mod error;
 pub mod features;
 pub mod metrics;
@@ -10,6 +11,7 @@ pub mod model;
 pub mod ports;
 pub mod reader;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod score;

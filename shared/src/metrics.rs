@@ -83,6 +83,15 @@ impl Metrics {
     }
 }
 
+/// A point of the ROC and precision-recall curves: flagging every score at or above `threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub threshold: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub fpr: f64,
+}
+
 /// One point per distinct score, from the highest: rows scored at or above it.
 #[derive(Debug, Clone, Copy)]
 struct Point {
@@ -168,6 +177,42 @@ impl Curve {
             .take_while(|p| p.fp <= max_fp)
             .last()
             .map_or(0.0, |p| ratio(p.tp, self.positives))
+    }
+
+    /// About `max_points` points of the curve for plots, from the highest threshold down: evenly
+    /// spread over the distinct scores, plus the last point at or above each of 200 evenly
+    /// spaced thresholds (a model's scores crowd near 0, so index spacing alone would leave the
+    /// high-threshold end, where the decisions are, with a handful of points).
+    pub fn sample(&self, max_points: usize) -> Vec<CurvePoint> {
+        let n = self.points.len();
+        if n == 0 || max_points == 0 {
+            return Vec::new();
+        }
+        let step = n.div_ceil(max_points / 2 + 1).max(1);
+        let mut picked: Vec<usize> = (0..n).step_by(step).collect();
+        picked.push(n - 1);
+        for k in 0..=200 {
+            let t = f64::from(k) / 200.0;
+            // Points are in descending score order: the last one still at or above `t`.
+            let at_or_above = self.points.partition_point(|p| p.score >= t);
+            if at_or_above > 0 {
+                picked.push(at_or_above - 1);
+            }
+        }
+        picked.sort_unstable();
+        picked.dedup();
+        picked
+            .into_iter()
+            .map(|k| {
+                let p = self.points[k];
+                CurvePoint {
+                    threshold: p.score,
+                    precision: ratio(p.tp, p.tp + p.fp),
+                    recall: ratio(p.tp, self.positives),
+                    fpr: ratio(p.fp, self.negatives),
+                }
+            })
+            .collect()
     }
 
     /// The threshold that maximises F1, and that F1. The threshold sits halfway between the

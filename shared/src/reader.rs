@@ -190,6 +190,7 @@ fn parse_row(
 pub struct TransactionReader {
     csv: csv::Reader<Box<dyn BufRead + Send>>,
     columns: ColumnMap,
+    header: csv::StringRecord,
     /// Added to the csv crate's line numbers (1 for CRLF files, see `from_reader`).
     line_offset: u64,
     source_name: String,
@@ -269,6 +270,7 @@ impl TransactionReader {
         Ok(TransactionReader {
             csv,
             columns,
+            header,
             line_offset: u64::from(crlf),
             source_name,
             mode,
@@ -284,6 +286,24 @@ impl TransactionReader {
     /// The name used in error messages.
     pub fn source_name(&self) -> &str {
         &self.source_name
+    }
+
+    /// The position of a column by header name, for columns beyond the transaction's (the
+    /// `fraud_probability` of a predictions file).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// A field of the row most recently returned, by position (see [`Self::column`]).
+    pub fn current_field(&self, index: usize) -> Option<&str> {
+        self.record.get(index)
+    }
+
+    /// The file line of the row most recently returned (1 = the header).
+    pub fn current_line(&self) -> u64 {
+        self.record
+            .position()
+            .map_or(0, |p| p.line() + self.line_offset)
     }
 
     /// Whether the file has an `is_fraud` column.

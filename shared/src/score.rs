@@ -51,19 +51,25 @@ pub fn score_stream(
     builder: &mut FeatureBuilder,
     sink: &mut dyn FnMut(&Transaction, &Decision) -> Result<()>,
 ) -> Result<ScoreSummary> {
-    let mut summaries =
-        score_stream_models(reader, &[artifact], builder, &mut |txn, d| sink(txn, &d[0]))?;
+    let mut summaries = score_stream_models(reader, &[artifact], builder, &mut |txn, _, d| {
+        sink(txn, &d[0])
+    })?;
     Ok(summaries.remove(0))
 }
 
+/// Receives each scored row of [`score_stream_models`]: the row, its features, one decision per
+/// model.
+pub type ModelsSink<'a> = dyn FnMut(&Transaction, &FeatureVector, &[Decision]) -> Result<()> + 'a;
+
 /// Scores every row with several models in one pass (the features are computed once): the
-/// sink gets one decision per model, in the order of `artifacts`; one summary per model.
+/// sink gets the features and one decision per model, in the order of `artifacts`; one summary
+/// per model.
 /// An eval gate compares a challenger with the champion on the same rows this way.
 pub fn score_stream_models(
     reader: &mut TransactionReader,
     artifacts: &[&Artifact],
     builder: &mut FeatureBuilder,
-    sink: &mut dyn FnMut(&Transaction, &[Decision]) -> Result<()>,
+    sink: &mut ModelsSink<'_>,
 ) -> Result<Vec<ScoreSummary>> {
     let mut labels: Vec<u8> = Vec::new();
     let mut scores: Vec<Vec<f64>> = vec![Vec::new(); artifacts.len()];
@@ -86,7 +92,7 @@ pub fn score_stream_models(
             .par_iter()
             .map(|(_, x)| artifacts.iter().map(|a| a.model.predict_proba(x)).collect())
             .collect();
-        for ((txn, _), row) in chunk.iter().zip(probabilities) {
+        for ((txn, features), row) in chunk.iter().zip(probabilities) {
             decisions.clear();
             if let Some(label) = txn.is_fraud {
                 labels.push(label);
@@ -105,7 +111,7 @@ pub fn score_stream_models(
                 }
                 decisions.push(decision);
             }
-            sink(txn, &decisions)?;
+            sink(txn, features, &decisions)?;
         }
         chunk.clear();
         Ok(())

@@ -6,6 +6,8 @@
 //! - `errors.csv` (`line,field,problem` of the malformed rows skipped; the rest are scored),
 //! - `metrics.json` when every row has a label,
 //! - `gate.json` when a labelled file also scored a challenger (see [`Gate`]),
+//! - `report.html` and `drift.json`: the monitoring report (metrics, curves, metrics over time,
+//!   drift of every feature against the model's training statistics),
 //! - `result.json` last: the manifest of this evaluation,
 //!
 //! and a run record `runs/eval-<model version>-<data etag>.json` for the MLflow logger.
@@ -19,6 +21,8 @@ use std::time::Instant;
 use fraud_core::artifact::{ModelLoadError, is_pointer_key, load_model};
 use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
 use fraud_core::registry::{CHALLENGER_KEY, CHAMPION_KEY, promote, read_pointer};
+use fraud_core::report::html::render as report_html;
+use fraud_core::report::{Report, ReportCollector, ReportContext};
 use fraud_core::run::{RunKind, RunRecord, metric_pairs};
 use fraud_core::score::{
     MetricsReport, PredictionsCsv, ScoreSummary, score_stream_models, write_issues_csv,
@@ -234,7 +238,9 @@ pub struct Evaluated {
     pub skipped_rows: u64,
     pub predicted_frauds: u64,
     pub auc_pr: Option<f64>,
-    /// Output objects by role (`predictions`, `errors`, `metrics`, `gate`).
+    /// Features whose distribution moved past the drift thresholds (see `drift.json`).
+    pub drifted_features: Vec<String>,
+    /// Output objects by role (`predictions`, `errors`, `metrics`, `report`, `drift`, `gate`).
     pub outputs: BTreeMap<String, String>,
     pub run_key: String,
     pub gate: Option<GateOutcome>,
@@ -271,6 +277,7 @@ struct Scored {
     summaries: Vec<ScoreSummary>,
     predictions: Vec<u8>,
     errors: Vec<u8>,
+    report: Report,
 }
 
 fn score_file(
@@ -282,13 +289,30 @@ fn score_file(
         TransactionReader::from_reader(object.reader, source.clone(), ReadMode::Lenient)?;
     let mut builder = FeatureBuilder::new();
     let mut predictions = PredictionsCsv::new(Vec::with_capacity(1 << 20), source.clone())?;
-    let summaries = score_stream_models(&mut reader, models, &mut builder, &mut |txn, d| {
+    let mut collector = ReportCollector::new();
+    let summaries = score_stream_models(&mut reader, models, &mut builder, &mut |txn, x, d| {
+        collector.add(
+            txn.trans_date_trans_time.0,
+            txn.is_fraud,
+            d[0].probability,
+            d[0].fraud,
+            x,
+        );
         predictions.write(txn, &d[0])
     })?;
+    let champion = models[0];
+    let context = ReportContext {
+        model_version: Some(champion.model_version.clone()),
+        threshold: Some(champion.threshold),
+        reference: format!("training data of model {}", champion.model_version),
+        current: source.clone(),
+        generated_at: fraud_core::time::now_rfc3339(),
+    };
     Ok(Scored {
         summaries,
         predictions: predictions.finish()?,
         errors: write_issues_csv(reader.issues(), Vec::new(), &source)?,
+        report: collector.finish(context, &champion.reference),
     })
 }
 
@@ -400,6 +424,17 @@ pub async fn evaluate_object<S: ObjectStore>(
         outputs.insert("metrics".to_owned(), metrics_key);
     }
 
+    let report_key = format!("{folder}/report.html");
+    store
+        .put(&report_key, report_html(&scored.report).into_bytes())
+        .await?;
+    outputs.insert("report".to_owned(), report_key);
+    let drift_key = format!("{folder}/drift.json");
+    store
+        .put(&drift_key, to_json(&scored.report.drift)?)
+        .await?;
+    outputs.insert("drift".to_owned(), drift_key);
+
     let gate = match (&challenger, &summary.metrics, scored.summaries.get(1)) {
         (
             Some(challenger),
@@ -443,6 +478,11 @@ pub async fn evaluate_object<S: ObjectStore>(
         .map(|m| metric_pairs("eval_", m))
         .unwrap_or_default();
     metrics.insert("rows".into(), summary.rows as f64);
+    metrics.insert("deny_rate".into(), scored.report.summary.deny_rate);
+    metrics.insert(
+        "drifted_features".into(),
+        scored.report.drift.drifted.len() as f64,
+    );
     metrics.insert("skipped_rows".into(), summary.skipped_rows as f64);
     metrics.insert("predicted_frauds".into(), summary.predicted_frauds as f64);
     metrics.insert("seconds".into(), seconds);
@@ -482,6 +522,7 @@ pub async fn evaluate_object<S: ObjectStore>(
         skipped_rows: summary.skipped_rows,
         predicted_frauds: summary.predicted_frauds,
         auc_pr: summary.metrics.as_ref().map(|m| m.auc_pr),
+        drifted_features: scored.report.drift.drifted.clone(),
         outputs,
         run_key,
         gate,

@@ -125,6 +125,17 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
         ["line,field,problem"]
     );
 
+    // The monitoring report and its drift numbers sit next to the metrics.
+    let html = String::from_utf8(read(dir.path(), &e.outputs["report"])).unwrap();
+    assert!(
+        html.contains("id=\"drift\"") && html.contains("aria-label=\"precision-recall curve\"")
+    );
+    assert!(html.contains(&version));
+    let drift: fraud_core::report::DriftSection =
+        serde_json::from_slice(&read(dir.path(), &e.outputs["drift"])).unwrap();
+    assert_eq!(drift.features.len(), fraud_core::N_FEATURES);
+    assert_eq!(drift.drifted, e.drifted_features);
+
     let record: RunRecord = serde_json::from_slice(&read(dir.path(), &e.run_key)).unwrap();
     assert_eq!(
         (

@@ -1,0 +1,196 @@
+//! `fraud report`: the monitoring report of a scored file (a `fraud replay` output, or any
+//! Kaggle-layout file scored here with the reference model) against a reference: the training
+//! statistics stored in a model file, or a reference CSV whose features are computed here.
+//! Writes `report.html` (self-contained), `metrics.json` and `drift.json`.
+
+use std::path::{Path, PathBuf};
+
+use fraud_core::report::html::render;
+use fraud_core::report::{ReportCollector, ReportContext};
+use fraud_core::stats::FeatureStats;
+use fraud_core::{
+    Artifact, CoreError, FEATURE_NAMES, FeatureBuilder, FeatureInput, N_FEATURES, ReadMode,
+    TransactionReader,
+};
+
+use crate::error::{CliError, CliResult};
+use crate::progress;
+
+/// The columns a replay adds to each row.
+pub const PROBABILITY_COLUMN: &str = "fraud_probability";
+pub const PREDICTION_COLUMN: &str = "is_fraud_prediction";
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// What "normal" is: a model file (its training statistics and threshold) or a reference
+    /// CSV in the Kaggle layout (its features are computed here).
+    #[arg(long, value_name = "REF.csv|model.bin")]
+    pub reference: PathBuf,
+    /// The scored rows: the Kaggle columns plus `fraud_probability` and `is_fraud_prediction`
+    /// (what `fraud replay` writes). Without those columns the rows are scored here with the
+    /// --reference model.
+    #[arg(long, value_name = "PREDICTIONS.csv")]
+    pub current: PathBuf,
+    /// Output directory for report.html, metrics.json and drift.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// The reference: a model (statistics, threshold, version) or a CSV (statistics only).
+fn reference(path: &Path) -> CliResult<(Vec<FeatureStats>, Option<Artifact>)> {
+    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path.display().to_string(), e))?;
+    if bytes.starts_with(b"FRAUDMDL") {
+        let artifact = Artifact::from_bytes(&bytes, &path.display().to_string())?;
+        return Ok((artifact.reference.clone(), Some(artifact)));
+    }
+    drop(bytes);
+    let mut reader = TransactionReader::open(path, ReadMode::Strict)?;
+    let mut builder = FeatureBuilder::new();
+    let mut columns = vec![Vec::new(); N_FEATURES];
+    for txn in reader.by_ref() {
+        let x = builder.next(&FeatureInput::from_transaction(&txn?));
+        for (column, v) in columns.iter_mut().zip(x) {
+            column.push(v);
+        }
+    }
+    if columns[0].is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}: no transactions to take as the reference",
+            path.display()
+        )));
+    }
+    let stats = columns
+        .iter()
+        .enumerate()
+        .map(|(f, c)| FeatureStats::of(FEATURE_NAMES[f], c))
+        .collect();
+    Ok((stats, None))
+}
+
+fn parse_field(reader: &TransactionReader, index: usize, name: &str) -> CliResult<f64> {
+    let text = reader.current_field(index).unwrap_or("");
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|p| p.is_finite())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}, line {}: field `{name}`: {text:?} is not a number",
+                reader.source_name(),
+                reader.current_line()
+            ))
+        })
+}
+
+pub fn run(args: &ReportArgs) -> CliResult<()> {
+    let (stats, model) = reference(&args.reference)?;
+    let mut reader = TransactionReader::open(&args.current, ReadMode::Strict)?;
+    let given = (
+        reader.column(PROBABILITY_COLUMN),
+        reader.column(PREDICTION_COLUMN),
+    );
+    let scored_here = given.0.is_none();
+    if scored_here && model.is_none() {
+        return Err(CliError::Usage(format!(
+            "{}: no `{PROBABILITY_COLUMN}` column to report on; score it with `fraud replay`, or pass the model as --reference to score it here",
+            args.current.display()
+        )));
+    }
+    let threshold = model.as_ref().map(|m| m.threshold);
+    let bar = progress::file_bar(&args.current, "reading");
+    let counter = reader.byte_counter();
+    let mut builder = FeatureBuilder::new();
+    let mut collector = ReportCollector::new();
+    // Not a `for` loop: the row's extra fields are read from the reader between rows.
+    #[allow(clippy::while_let_on_iterator)]
+    while let Some(txn) = reader.next() {
+        let txn = txn?;
+        let x = builder.next(&FeatureInput::from_transaction(&txn));
+        let (probability, denied) = match (given, &model) {
+            ((Some(p), decision), _) => {
+                let probability = parse_field(&reader, p, PROBABILITY_COLUMN)?;
+                let denied = match (decision, threshold) {
+                    (Some(d), _) => parse_field(&reader, d, PREDICTION_COLUMN)? >= 0.5,
+                    (None, Some(t)) => probability >= t,
+                    (None, None) => {
+                        return Err(CliError::Usage(format!(
+                            "{}: no `{PREDICTION_COLUMN}` column and no model to take the threshold from",
+                            args.current.display()
+                        )));
+                    }
+                };
+                (probability, denied)
+            }
+            ((None, _), Some(m)) => {
+                let probability = m.model.predict_proba(&x);
+                (probability, probability >= m.threshold)
+            }
+            ((None, _), None) => unreachable!("refused above"),
+        };
+        collector.add(
+            txn.trans_date_trans_time.0,
+            txn.is_fraud,
+            probability,
+            denied,
+            &x,
+        );
+        if collector.rows().is_multiple_of(65_536) {
+            bar.set_position(counter.get());
+        }
+    }
+    bar.finish_and_clear();
+    if collector.rows() == 0 {
+        return Err(CliError::Usage(format!(
+            "{}: no transactions to report on",
+            args.current.display()
+        )));
+    }
+    let context = ReportContext {
+        model_version: model.as_ref().map(|m| m.model_version.clone()),
+        threshold,
+        reference: args.reference.display().to_string(),
+        current: args.current.display().to_string(),
+        generated_at: fraud_core::time::now_rfc3339(),
+    };
+    let report = collector.finish(context, &stats);
+    std::fs::create_dir_all(&args.out).map_err(|e| CliError::output(&args.out, e))?;
+    let write = |name: &str, bytes: Vec<u8>| -> CliResult<PathBuf> {
+        let path = args.out.join(name);
+        std::fs::write(&path, bytes).map_err(|e| CliError::output(&path, e))?;
+        Ok(path)
+    };
+    let html = write("report.html", render(&report).into_bytes())?;
+    write("metrics.json", to_json(&report.metrics_file()))?;
+    write("drift.json", to_json(&report.drift))?;
+    let s = &report.summary;
+    println!(
+        "{} rows{}: {} denied ({:.2} %){}; {} of {} features drifted{}",
+        s.rows,
+        if scored_here { " (scored here)" } else { "" },
+        s.denied,
+        s.deny_rate * 100.0,
+        report.metrics.as_ref().map_or(
+            " (no labels: label-based sections left out)".into(),
+            |m| format!(
+                "; AUC-PR {:.4}, precision {:.4}, recall {:.4}",
+                m.auc_pr, m.precision, m.recall
+            )
+        ),
+        report.drift.drifted.len(),
+        report.drift.features.len(),
+        if report.drift.drifted.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", report.drift.drifted.join(", "))
+        }
+    );
+    println!("report: {}", html.display());
+    Ok(())
+}
+
+/// Pretty JSON with a final newline.
+fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("report numbers serialize");
+    bytes.push(b'\n');
+    bytes
+}
