@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script). It installs what it
-# needs itself (the Python tools in .venv, scripts/venv.sh), starts a moto server (S3 and
+# needs itself (the Python tools in .venv, scripts/venv.sh; Debian's chromium for the report's
+# browser test, with apt when missing), starts a moto server (S3 and
 # DynamoDB) and an MLflow tracking server on free ports of 127.0.0.1 for the adapter and
 # logger tests, and stops both by PID whatever happens. Needs nothing outside this repository
 # (no ../shared).
@@ -43,6 +44,17 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "tools (.venv)"
 scripts/venv.sh
 
+step "headless Chromium (renders the monitoring report in a test)"
+if ! command -v chromium > /dev/null; then
+  SUDO=$([[ $(id -u) -eq 0 ]] && echo "" || echo "sudo -n")
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -q chromium > "${TMPDIR:-/tmp}/chromium-install.log" 2>&1 \
+    || { $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium; } > "${TMPDIR:-/tmp}/chromium-install.log" 2>&1 \
+    || { echo "could not install chromium (Debian package; needs root or sudo):" >&2; tail -5 "${TMPDIR:-/tmp}/chromium-install.log" >&2; exit 1; }
+fi
+CHROMIUM=$(command -v chromium)
+echo "$CHROMIUM: $("$CHROMIUM" --version 2>/dev/null)"
+
 step "template checks"
 .venv/bin/cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --template-file template.yaml
@@ -66,6 +78,7 @@ echo "MLflow on port $MLFLOW_PORT (pid ${PIDS[1]})"
 
 step "cargo test"
 FRAUD_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FRAUD_TEST_MLFLOW_URI="http://127.0.0.1:$MLFLOW_PORT" \
-  cargo test --workspace --locked --features fraud-aws/moto-tests,mlflow-logger/mlflow-tests,fraud-cli/stack-tests
+  FRAUD_TEST_CHROMIUM="$CHROMIUM" \
+  cargo test --workspace --locked --features fraud-aws/moto-tests,mlflow-logger/mlflow-tests,fraud-cli/stack-tests,fraud-cli/browser-tests
 
 step "all tests passed"

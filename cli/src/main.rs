@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod progress;
 mod promote;
+mod replay;
 mod report;
 mod serve;
 mod train;
@@ -36,6 +37,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Serve the scoring API (POST /predict) on this machine.
     Serve(serve::ServeArgs),
+    /// Post every row of a file to a deployed /predict; write the rows with the answers.
+    Replay(replay::ReplayArgs),
     /// The monitoring report of a scored file: metrics, curves, metrics over time, data drift.
     Report(report::ReportArgs),
     /// Make a trained model version the champion (models/champion.json) in the bucket or a directory.
@@ -50,6 +53,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Promote(args) => promote::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `fraud serve` as a process: it answers /predict, saves card state at shutdown so a restart
 //! loses nothing (a retried transaction still gets its first answer), and refuses to start on a
-//! damaged model or a state file without a stable secret.
+//! damaged model or a state file without a stable secret. `fraud replay` against it, and against
+//! a flaky stand-in server (5xx, refused rows).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -174,4 +175,323 @@ fn a_damaged_model_or_a_state_without_secret_stops_start_up() {
     );
     assert!(err.contains("CARD_HASH_SECRET"), "{err}");
     let _ = Path::new("");
+}
+
+fn fraud(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fraud"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(path)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn replay_gives_the_batch_scorers_answers_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let d = data.to_str().unwrap();
+    let eval_dir = dir.path().join("eval");
+    ok(&fraud(&[
+        "eval",
+        "--model",
+        &model(),
+        "--data",
+        d,
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]));
+    let expected = csv_rows(&eval_dir.join("predictions.csv"));
+
+    // One worker, one row per request: the service sees the file in order, as `fraud eval`
+    // does, so every probability is the same number.
+    let server = Server::start(&["--model", &model()]);
+    let url = format!("http://127.0.0.1:{}/predict", server.port);
+    let out = dir.path().join("replayed.csv");
+    let summary = ok(&fraud(&[
+        "replay",
+        "--data",
+        d,
+        "--url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "--workers",
+        "1",
+    ]));
+    assert!(
+        summary.contains(&format!("{} scored, 0 refused, 0 failed", expected.len())),
+        "{summary}"
+    );
+    assert!(summary.contains("p99"), "{summary}");
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (trans, probability, prediction) = (
+        column("trans_num"),
+        column("fraud_probability"),
+        column("is_fraud_prediction"),
+    );
+    assert!(
+        header.iter().any(|h| h == "is_fraud"),
+        "the input columns are kept"
+    );
+    let replayed: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(replayed.len(), expected.len());
+    for (got, want) in replayed.iter().zip(&expected) {
+        assert_eq!(
+            (&got[trans], &got[probability], &got[prediction]),
+            (&want[0], &want[1], &want[2])
+        );
+    }
+
+    server.stop();
+
+    // Batches, one worker, on a fresh service: still the file's order, the same numbers.
+    let server = Server::start(&["--model", &model()]);
+    let url = format!("http://127.0.0.1:{}/predict", server.port);
+    let batched = dir.path().join("batched.csv");
+    let summary = ok(&fraud(&[
+        "replay",
+        "--data",
+        d,
+        "--url",
+        &url,
+        "--out",
+        batched.to_str().unwrap(),
+        "--workers",
+        "1",
+        "--batch-size",
+        "25",
+    ]));
+    assert!(summary.contains("0 refused, 0 failed"), "{summary}");
+    let batched = csv_rows(&batched);
+    assert_eq!(
+        batched
+            .iter()
+            .map(|r| (r[trans].to_owned(), r[probability].to_owned()))
+            .collect::<Vec<_>>(),
+        replayed
+            .iter()
+            .map(|r| (r[trans].to_owned(), r[probability].to_owned()))
+            .collect::<Vec<_>>()
+    );
+    server.stop();
+
+    // Several workers: the answers still come back in input order (the card histories then
+    // see concurrent arrivals, so the numbers may differ slightly; the rows may not).
+    let server = Server::start(&["--model", &model()]);
+    let url = format!("http://127.0.0.1:{}/predict", server.port);
+    let concurrent = dir.path().join("concurrent.csv");
+    ok(&fraud(&[
+        "replay",
+        "--data",
+        d,
+        "--url",
+        &url,
+        "--out",
+        concurrent.to_str().unwrap(),
+        "--workers",
+        "4",
+        "--batch-size",
+        "7",
+    ]));
+    assert_eq!(
+        csv_rows(&concurrent)
+            .iter()
+            .map(|r| r[trans].to_owned())
+            .collect::<Vec<_>>(),
+        replayed
+            .iter()
+            .map(|r| r[trans].to_owned())
+            .collect::<Vec<_>>()
+    );
+    server.stop();
+}
+
+/// A stand-in for a struggling deployment: every third request answers 503, and two rows are
+/// refused (422, as the real service does for a bad field), also inside a batch.
+fn flaky_server(bad: Vec<String>) -> u16 {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let calls = std::sync::Arc::new(AtomicU64::new(0));
+    let bad = std::sync::Arc::new(bad);
+    let answer = move |rows: Vec<serde_json::Value>| -> Result<Vec<serde_json::Value>, (StatusCode, Json<serde_json::Value>)> {
+        if rows.iter().any(|r| bad.iter().any(|b| r["trans_num"] == b.as_str())) {
+            return Err((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({"error": "amt: -1 is negative", "field": "amt"}))));
+        }
+        Ok(rows.iter().map(|r| serde_json::json!({"trans_num": r["trans_num"], "prediction": 0, "fraud_probability": 0.25})).collect())
+    };
+    let flaky = move || calls.fetch_add(1, Ordering::Relaxed) % 3 == 2;
+    let (answer2, flaky2) = (answer.clone(), flaky.clone());
+    let app = axum::Router::new()
+        .route(
+            "/predict",
+            axum::routing::post(move |Json(row): Json<serde_json::Value>| async move {
+                if flaky() {
+                    return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(serde_json::json!({"error": "busy"})),
+                    ));
+                }
+                answer(vec![row]).map(|mut a| Json(a.remove(0)))
+            }),
+        )
+        .route(
+            "/predict/batch",
+            axum::routing::post(move |Json(rows): Json<Vec<serde_json::Value>>| async move {
+                if flaky2() {
+                    return Err((
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(serde_json::json!({"error": "busy"})),
+                    ));
+                }
+                answer2(rows).map(|results| Json(serde_json::json!({"results": results})))
+            }),
+        );
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            })
+    });
+    port
+}
+
+#[test]
+fn replay_retries_5xx_and_lists_refused_rows_without_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let rows = csv_rows(&data);
+    let trans = csv::Reader::from_path(&data)
+        .unwrap()
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "trans_num")
+        .unwrap();
+    let bad = vec![rows[3][trans].to_owned(), rows[40][trans].to_owned()];
+    let port = flaky_server(bad.clone());
+    let url = format!("http://127.0.0.1:{port}/predict");
+    for (workers, batch) in [("3", "1"), ("2", "10")] {
+        let out = dir.path().join(format!("out-{batch}.csv"));
+        let summary = ok(&fraud(&[
+            "replay",
+            "--data",
+            data.to_str().unwrap(),
+            "--url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "--workers",
+            workers,
+            "--batch-size",
+            batch,
+        ]));
+        assert!(
+            summary.contains(&format!("{} scored, 2 refused, 0 failed", rows.len() - 2)),
+            "{summary}"
+        );
+        assert!(
+            !summary.contains(" 0 retries"),
+            "every third request failed: {summary}"
+        );
+        assert_eq!(csv_rows(&out).len(), rows.len() - 2);
+        let errors = csv_rows(&dir.path().join(format!("out-{batch}.errors.csv")));
+        assert_eq!(errors.len(), 2);
+        // File lines: the header is line 1 (CRLF file), row k is line k + 2.
+        assert_eq!(
+            (&errors[0][0], &errors[0][1], &errors[0][2]),
+            ("5", bad[0].as_str(), "422")
+        );
+        assert_eq!(&errors[1][0], "42");
+        assert!(errors[0][3].contains("amt: -1 is negative"));
+    }
+}
+
+#[test]
+fn replay_names_bad_arguments_and_a_dead_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let d = data.to_str().unwrap();
+    let out = dir.path().join("p.csv");
+    let o = out.to_str().unwrap();
+    for (args, named) in [
+        (vec!["--batch-size", "0"], "--batch-size 0"),
+        (vec!["--batch-size", "1001"], "--batch-size 1001"),
+        (vec!["--workers", "0"], "--workers 0"),
+    ] {
+        let mut all = vec![
+            "replay",
+            "--data",
+            d,
+            "--url",
+            "http://127.0.0.1:9/predict",
+            "--out",
+            o,
+        ];
+        all.extend(args);
+        let err = fraud(&all);
+        let stderr = String::from_utf8_lossy(&err.stderr);
+        assert!(!err.status.success() && stderr.contains(named), "{stderr}");
+    }
+    let err = fraud(&[
+        "replay",
+        "--data",
+        d,
+        "--url",
+        "ftp://example.com/predict",
+        "--out",
+        o,
+    ]);
+    assert!(String::from_utf8_lossy(&err.stderr).contains("expected http(s)://"));
+    // Two rows against a closed port: retried, then reported, and the run fails saying so.
+    let two = dir.path().join("two.csv");
+    let text = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(
+        &two,
+        text.split("\r\n").take(3).collect::<Vec<_>>().join("\r\n") + "\r\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let err = fraud(&[
+        "replay",
+        "--data",
+        two.to_str().unwrap(),
+        "--url",
+        &format!("http://127.0.0.1:{port}/predict"),
+        "--out",
+        o,
+    ]);
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        !err.status.success() && stderr.contains("no row was scored"),
+        "{stderr}"
+    );
+    let errors = std::fs::read_to_string(dir.path().join("p.errors.csv")).unwrap();
+    assert!(errors.contains("5 attempts failed"), "{errors}");
 }

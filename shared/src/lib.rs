@@ -4,6 +4,7 @@
 
 pub mod artifact;
 pub mod drift;
+pub mod emf;
 pub mod error;
 pub mod features;
 pub mod metrics;

@@ -294,6 +294,16 @@ impl TransactionReader {
         self.header.iter().position(|h| h == name)
     }
 
+    /// The header line's fields.
+    pub fn header(&self) -> &csv::StringRecord {
+        &self.header
+    }
+
+    /// The raw fields of the row most recently returned.
+    pub fn current_record(&self) -> &csv::StringRecord {
+        &self.record
+    }
+
     /// A field of the row most recently returned, by position (see [`Self::column`]).
     pub fn current_field(&self, index: usize) -> Option<&str> {
         self.record.get(index)

@@ -566,3 +566,32 @@ pub async fn handle<S: ObjectStore>(
     }
     Ok(out)
 }
+
+/// The CloudWatch EMF line of one evaluation (the template alarms on `DriftedFeatures`).
+pub fn evaluation_metrics(e: &Evaluated) -> String {
+    use fraud_core::emf::{Directive, line, now_ms};
+    line(
+        now_ms(),
+        &[
+            ("Service", "eval".into()),
+            ("ModelVersion", e.model_version.clone().into()),
+            ("DataKey", e.data_key.clone().into()),
+            ("Drifted", e.drifted_features.join(",").into()),
+        ],
+        &[Directive {
+            dimensions: &["Service"],
+            metrics: &[
+                ("Rows", "Count", e.rows as f64),
+                ("SkippedRows", "Count", e.skipped_rows as f64),
+                (
+                    "DenyRate",
+                    "None",
+                    e.predicted_frauds as f64 / (e.rows.max(1)) as f64,
+                ),
+                ("AucPr", "None", e.auc_pr.unwrap_or(f64::NAN)),
+                ("DriftedFeatures", "Count", e.drifted_features.len() as f64),
+                ("Seconds", "Seconds", e.seconds),
+            ],
+        }],
+    )
+}

@@ -152,6 +152,14 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
     assert_eq!(record.metrics["eval_auc_pr"], metrics.metrics.auc_pr);
     assert_eq!(record.metrics["rows"], e.rows as f64);
     assert_eq!(record.artifacts, e.outputs);
+    let emf: serde_json::Value = serde_json::from_str(&eval::evaluation_metrics(e)).unwrap();
+    assert_eq!(emf["Service"], "eval");
+    assert_eq!(emf["Rows"].as_f64(), Some(e.rows as f64));
+    assert_eq!(
+        emf["DriftedFeatures"].as_f64(),
+        Some(e.drifted_features.len() as f64)
+    );
+    assert_eq!(emf["AucPr"].as_f64(), e.auc_pr);
     let manifest: Evaluated =
         serde_json::from_slice(&read(dir.path(), "eval/results/fraudTest/result.json")).unwrap();
     assert_eq!(&manifest, e);

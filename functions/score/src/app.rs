@@ -7,11 +7,12 @@ use axum::Router;
 use fraud_aws::{
     DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
 };
-use fraud_core::ports::{CardHasher, JsonLinesLog, MemoryCardStore};
+use fraud_core::ports::{CardHasher, CardStore, DecisionLog, JsonLinesLog, MemoryCardStore};
 
 use crate::config::{Config, ModelLocation, Stores};
 use crate::error::StartupError;
 use crate::model::{load_model, load_model_file};
+use crate::service::MetricsSink;
 use crate::{ScoreService, router};
 
 /// Loads the model once and builds the stores `config` names; any failure stops start-up.
@@ -26,6 +27,13 @@ pub async fn build(config: &Config) -> Result<Router, StartupError> {
         ModelLocation::Local(path) => load_model_file(path).await?,
     };
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
+    let metrics: Option<MetricsSink> = config.emit_metrics.then(|| {
+        Arc::new(|line: &str| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        }) as MetricsSink
+    });
     let hasher = CardHasher::new(config.card_hash_secret.as_bytes())
         .map_err(|e| StartupError::Config(format!("CARD_HASH_SECRET: {e}")))?;
     Ok(match &config.stores {
@@ -36,23 +44,33 @@ pub async fn build(config: &Config) -> Result<Router, StartupError> {
             let ddb = dynamodb_client(aws().await);
             let cards = DynamoCardStore::new(ddb.clone(), card_state_table.clone());
             let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
-            router(Arc::new(ScoreService::new(
-                model,
-                cards,
-                log,
-                hasher,
-                config.store_budget,
+            router(Arc::new(with_metrics(
+                &metrics,
+                ScoreService::new(model, cards, log, hasher, config.store_budget),
             )))
         }
         Stores::Embedded { decision_log } => {
             let log = JsonLinesLog::open(decision_log)?;
-            router(Arc::new(ScoreService::new(
-                model,
-                MemoryCardStore::default(),
-                log,
-                hasher,
-                config.store_budget,
+            router(Arc::new(with_metrics(
+                &metrics,
+                ScoreService::new(
+                    model,
+                    MemoryCardStore::default(),
+                    log,
+                    hasher,
+                    config.store_budget,
+                ),
             )))
         }
     })
+}
+
+fn with_metrics<C: CardStore, L: DecisionLog>(
+    sink: &Option<MetricsSink>,
+    service: ScoreService<C, L>,
+) -> ScoreService<C, L> {
+    match sink {
+        Some(sink) => service.with_metrics(sink.clone()),
+        None => service,
+    }
 }

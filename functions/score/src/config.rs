@@ -37,6 +37,9 @@ pub struct Config {
     pub card_hash_secret: String,
     /// Time the card-state store may take before the transaction is scored without history.
     pub store_budget: Duration,
+    /// CloudWatch EMF metric lines on stdout: `EMIT_METRICS=true|false`, on by default under
+    /// Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), off elsewhere.
+    pub emit_metrics: bool,
 }
 
 /// Default card-state time budget.
@@ -135,6 +138,15 @@ impl Config {
                 }
             },
         };
+        let emit_metrics = match get("EMIT_METRICS").as_deref() {
+            None => get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                problem(format!("EMIT_METRICS={other:?} is invalid (true or false)"));
+                false
+            }
+        };
         let problems = problems.into_inner();
         match (model, stores, secret, budget) {
             (Some(model), Some(stores), Some(card_hash_secret), Some(ms))
@@ -145,6 +157,7 @@ impl Config {
                     stores,
                     card_hash_secret,
                     store_budget: Duration::from_millis(ms),
+                    emit_metrics,
                 })
             }
             _ => Err(StartupError::Config(problems.join("; "))),

@@ -47,12 +47,16 @@ pub struct Prediction {
 }
 
 /// The scoring service: a loaded model and the two ports.
+/// Where CloudWatch EMF metric lines go (stdout on Lambda; a buffer in tests).
+pub type MetricsSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct ScoreService<C, L> {
     pub model: Arc<LoadedModel>,
     cards: C,
     log: L,
     hasher: CardHasher,
     store_budget: Duration,
+    metrics: Option<MetricsSink>,
 }
 
 impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
@@ -69,7 +73,15 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             log,
             hasher,
             store_budget,
+            metrics: None,
         }
+    }
+
+    /// Emits one CloudWatch EMF line per decision to `sink` (decision counts, latency, the
+    /// probability and its bucket), so dashboards and alarms need no extra code.
+    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
+        self.metrics = Some(sink);
+        self
     }
 
     pub fn cards(&self) -> &C {
@@ -184,6 +196,9 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             latency_us: started.elapsed().as_micros() as u64,
             card_history_used: prediction.card_history_used,
         };
+        if let Some(sink) = &self.metrics {
+            sink(&decision_metrics(&prediction, record.latency_us));
+        }
         let append = self.log.append(record);
         let logged = if self.log.in_process() {
             Ok(append.await)
@@ -199,4 +214,40 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         }
         prediction
     }
+}
+
+/// The EMF line of one decision.
+fn decision_metrics(p: &Prediction, latency_us: u64) -> String {
+    use fraud_core::emf::{Directive, line, now_ms, probability_bucket};
+    line(
+        now_ms(),
+        &[
+            ("Service", "score".into()),
+            ("ModelVersion", p.model_version.clone().into()),
+            (
+                "ProbabilityBucket",
+                probability_bucket(p.fraud_probability).into(),
+            ),
+        ],
+        &[
+            Directive {
+                dimensions: &["Service"],
+                metrics: &[
+                    ("Requests", "Count", 1.0),
+                    ("Denied", "Count", f64::from(p.prediction)),
+                    (
+                        "StatelessFallback",
+                        "Count",
+                        f64::from(u8::from(!p.card_history_used)),
+                    ),
+                    ("LatencyMs", "Milliseconds", latency_us as f64 / 1000.0),
+                    ("FraudProbability", "None", p.fraud_probability),
+                ],
+            },
+            Directive {
+                dimensions: &["Service", "ProbabilityBucket"],
+                metrics: &[("Scored", "Count", 1.0)],
+            },
+        ],
+    )
 }

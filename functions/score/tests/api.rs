@@ -514,3 +514,50 @@ async fn the_openapi_document_lists_exactly_the_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_decision_emits_one_cloudwatch_emf_line() {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let model = load_model(
+        &LocalObjectStore::new(repo("tests/fixtures/golden")),
+        "model.bin",
+    )
+    .await
+    .unwrap();
+    let service = ScoreService::new(
+        model,
+        MemoryCardStore::default(),
+        MemoryDecisionLog::default(),
+        CardHasher::new(SECRET).unwrap(),
+        Duration::from_millis(50),
+    )
+    .with_metrics(Arc::new(move |line: &str| {
+        sink.lock().unwrap().push(line.to_owned())
+    }));
+    let app = router(Arc::new(service));
+    let (status, body) = send_event(&app, "apigw_v2_predict.json").await;
+    assert_eq!(status, StatusCode::OK);
+    // A refused request is not a decision.
+    let (status, _) = send(&app, post("/predict", "{")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let lines = lines.lock().unwrap();
+    assert_eq!(lines.len(), 1);
+    let emf: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(emf["Service"], "score");
+    assert_eq!(
+        (emf["Requests"].as_f64(), emf["Denied"].as_f64()),
+        (Some(1.0), body["prediction"].as_f64())
+    );
+    assert_eq!(emf["FraudProbability"], body["fraud_probability"]);
+    assert!(emf["LatencyMs"].as_f64().unwrap() >= 0.0);
+    let directives = emf["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+    assert_eq!(
+        directives[1]["Dimensions"],
+        json!([["Service", "ProbabilityBucket"]])
+    );
+    assert!(
+        !lines[0].contains(&test_rows()[0].cc_num.to_string()),
+        "no card number in logs"
+    );
+}

@@ -1,0 +1,444 @@
+//! `fraud replay`: posts every row of a file to a deployed `/predict` (or `/predict/batch`),
+//! concurrently, and writes the rows back with the service's answers, in input order: what the
+//! original project's `eval.sh` client did, with retries, a progress bar and a summary.
+//!
+//! - 5xx, timeouts and connection failures are retried with exponential backoff and jitter.
+//! - A 4xx is the service refusing the row: it goes to the errors file with the service's
+//!   message and the run goes on. A refused batch is retried row by row, so one bad row costs
+//!   only itself.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fraud_core::{ReadMode, Transaction, TransactionReader};
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+
+use crate::error::{CliError, CliResult};
+use crate::report::{PREDICTION_COLUMN, PROBABILITY_COLUMN};
+
+/// How long one request may take before it counts as failed (and is retried).
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per request (the first and four retries).
+const ATTEMPTS: u32 = 5;
+/// The service takes at most this many rows per batch.
+const MAX_BATCH: usize = 1000;
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Transactions to send (.csv or .csv.zst, the Kaggle layout).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The `/predict` URL of the service (`http://127.0.0.1:3000/predict`, the API Gateway URL).
+    #[arg(long)]
+    pub url: String,
+    /// Where to write the input rows plus `is_fraud_prediction` and `fraud_probability`.
+    #[arg(long, value_name = "PREDICTIONS.csv")]
+    pub out: PathBuf,
+    /// Rows per request: 1 posts to `/predict`, more to `/predict/batch` (at most 1,000).
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The fields of a `/predict` answer the replay keeps.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    trans_num: String,
+    prediction: u8,
+    fraud_probability: f64,
+}
+
+/// The `/predict/batch` answer: one result per transaction, in order.
+#[derive(Debug, Deserialize)]
+struct BatchAnswer {
+    results: Vec<serde_json::Value>,
+}
+
+/// One row to send: its line, the raw CSV fields, the parsed transaction.
+struct Row {
+    line: u64,
+    fields: csv::StringRecord,
+    txn: Transaction,
+}
+
+/// What came back for one row.
+enum Outcome {
+    Scored(Answer),
+    /// The service refused the row (4xx): status and message.
+    Refused(u16, String),
+    /// Every attempt failed (5xx, timeout, connection).
+    Failed(String),
+}
+
+/// What one request saw.
+struct Exchange {
+    outcomes: Vec<Outcome>,
+    /// Latency of each attempt that got an answer.
+    latencies: Vec<Duration>,
+    retries: u32,
+}
+
+fn client() -> CliResult<HttpClient> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| CliError::Usage(format!("TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(64)
+        .build(connector))
+}
+
+/// One POST with retries on 5xx, timeouts and connection failures. `Ok((status, body))` for an
+/// answer below 500; `Err` when every attempt failed.
+async fn post(
+    client: &HttpClient,
+    url: &str,
+    body: Bytes,
+    latencies: &mut Vec<Duration>,
+    retries: &mut u32,
+) -> Result<(u16, Bytes), String> {
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            *retries += 1;
+            // 100 ms, 200 ms, 400 ms, 800 ms, each with up to 100 % jitter.
+            let base = 100u64 << (attempt - 1);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::from(d.subsec_nanos()));
+            let jitter = nanos % base;
+            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        }
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .map_err(|e| format!("{url}: {e}"))?;
+        let started = Instant::now();
+        let answer = match tokio::time::timeout(TIMEOUT, client.request(request)).await {
+            Err(_) => {
+                last = format!("no answer within {} s", TIMEOUT.as_secs());
+                continue;
+            }
+            Ok(Err(e)) => {
+                last = format!("{e}");
+                continue;
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = answer.status().as_u16();
+        let bytes = match answer.into_body().collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                last = format!("reading the answer: {e}");
+                continue;
+            }
+        };
+        latencies.push(started.elapsed());
+        if status >= 500 {
+            last = format!("{status}: {}", String::from_utf8_lossy(&bytes));
+            continue;
+        }
+        return Ok((status, bytes));
+    }
+    Err(format!("{ATTEMPTS} attempts failed; last: {last}"))
+}
+
+fn refusal(status: u16, body: &Bytes) -> Outcome {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    Outcome::Refused(status, message)
+}
+
+fn parse_answer(status: u16, body: &Bytes) -> Outcome {
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(a) => Outcome::Scored(a),
+        Err(e) => Outcome::Failed(format!(
+            "{status} answer not understood ({e}): {}",
+            String::from_utf8_lossy(body)
+        )),
+    }
+}
+
+/// Sends one batch of rows (one row: `/predict`; more: `/predict/batch`, falling back to one
+/// request per row when the service refuses the batch).
+async fn exchange(client: &HttpClient, url: &str, rows: &[Row]) -> Exchange {
+    let mut ex = Exchange {
+        outcomes: Vec::with_capacity(rows.len()),
+        latencies: Vec::new(),
+        retries: 0,
+    };
+    if rows.len() > 1 {
+        let body = serde_json::to_vec(&rows.iter().map(|r| &r.txn).collect::<Vec<_>>())
+            .expect("transactions serialize");
+        let batch_url = format!("{url}/batch");
+        match post(
+            client,
+            &batch_url,
+            body.into(),
+            &mut ex.latencies,
+            &mut ex.retries,
+        )
+        .await
+        {
+            Ok((200, bytes)) => match serde_json::from_slice::<BatchAnswer>(&bytes) {
+                Ok(BatchAnswer { results: answers }) if answers.len() == rows.len() => {
+                    ex.outcomes = answers
+                        .into_iter()
+                        .map(|a| match serde_json::from_value::<Answer>(a.clone()) {
+                            Ok(a) => Outcome::Scored(a),
+                            Err(e) => Outcome::Failed(format!("answer not understood ({e}): {a}")),
+                        })
+                        .collect();
+                    return ex;
+                }
+                _ => {
+                    let why = format!(
+                        "batch answer not understood: {}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                    ex.outcomes = rows.iter().map(|_| Outcome::Failed(why.clone())).collect();
+                    return ex;
+                }
+            },
+            Ok(_) => {} // refused as a whole: find the bad rows one by one below
+            Err(why) => {
+                ex.outcomes = rows.iter().map(|_| Outcome::Failed(why.clone())).collect();
+                return ex;
+            }
+        }
+    }
+    for row in rows {
+        let body = serde_json::to_vec(&row.txn).expect("a transaction serializes");
+        let outcome = match post(client, url, body.into(), &mut ex.latencies, &mut ex.retries).await
+        {
+            Ok((200, bytes)) => parse_answer(200, &bytes),
+            Ok((status, bytes)) => refusal(status, &bytes),
+            Err(why) => Outcome::Failed(why),
+        };
+        ex.outcomes.push(outcome);
+    }
+    ex
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn errors_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or("predictions".into(), |n| n.to_string_lossy().into_owned());
+    let stem = name.strip_suffix(".csv").unwrap_or(&name);
+    out.with_file_name(format!("{stem}.errors.csv"))
+}
+
+pub fn run(args: &ReplayArgs) -> CliResult<()> {
+    if args.batch_size == 0 || args.batch_size > MAX_BATCH {
+        return Err(CliError::Usage(format!(
+            "--batch-size {}: expected 1 to {MAX_BATCH}",
+            args.batch_size
+        )));
+    }
+    if args.workers == 0 || args.workers > 1024 {
+        return Err(CliError::Usage(format!(
+            "--workers {}: expected 1 to 1024",
+            args.workers
+        )));
+    }
+    let url = args.url.trim_end_matches('/').to_owned();
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--url {url:?}: {e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(CliError::Usage(format!(
+            "--url {url:?}: expected http(s)://HOST[:PORT]/predict"
+        )));
+    }
+    let mut reader = TransactionReader::open(&args.data, ReadMode::Strict)?;
+    let header = reader.header().clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
+    let client = Arc::new(client()?);
+
+    let out_file = File::create(&args.out).map_err(|e| CliError::output(&args.out, e))?;
+    let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, out_file));
+    let mut out_header = header.clone();
+    // A replayed replay file: drop the old answers rather than repeat the columns.
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !matches!(&header[i], PREDICTION_COLUMN | PROBABILITY_COLUMN))
+        .collect();
+    out_header = keep.iter().map(|&i| &out_header[i]).collect();
+    out_header.push_field(PREDICTION_COLUMN);
+    out_header.push_field(PROBABILITY_COLUMN);
+    out.write_record(&out_header)
+        .map_err(|e| CliError::from((args.out.as_path(), e)))?;
+    let errors_file = errors_path(&args.out);
+    let mut errors = csv::Writer::from_path(&errors_file)
+        .map_err(|e| CliError::from((errors_file.as_path(), e)))?;
+    errors
+        .write_record(["line", "trans_num", "status", "error"])
+        .map_err(|e| CliError::from((errors_file.as_path(), e)))?;
+
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} rows sent ({per_sec}) {msg} [{elapsed}]")
+            .expect("valid template"),
+    );
+    let started = Instant::now();
+    let (mut rows, mut scored, mut refused, mut failed, mut retries) =
+        (0u64, 0u64, 0u64, 0u64, 0u32);
+    let mut latencies: Vec<Duration> = Vec::new();
+
+    let result: CliResult<()> = runtime.block_on(async {
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut next_seq = 0u64;
+        let mut done: BTreeMap<u64, (Vec<Row>, Exchange)> = BTreeMap::new();
+        let mut write_seq = 0u64;
+        let mut exhausted = false;
+        loop {
+            // Keep `workers` requests in flight while rows remain.
+            // Finished batches wait in `done` for the ones before them; cap both together so a
+            // slow early request cannot make memory grow with the file.
+            while !exhausted && in_flight.len() < args.workers && done.len() < args.workers * 4 {
+                let mut batch = Vec::with_capacity(args.batch_size);
+                while batch.len() < args.batch_size {
+                    match reader.next() {
+                        Some(txn) => batch.push(Row {
+                            txn: txn?,
+                            line: reader.current_line(),
+                            fields: reader.current_record().clone(),
+                        }),
+                        None => {
+                            exhausted = true;
+                            break;
+                        }
+                    }
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                let (client, url, seq) = (client.clone(), url.clone(), next_seq);
+                next_seq += 1;
+                in_flight.spawn(async move {
+                    let ex = exchange(&client, &url, &batch).await;
+                    (seq, batch, ex)
+                });
+            }
+            let Some(joined) = in_flight.join_next().await else {
+                break;
+            };
+            let (seq, batch, ex) =
+                joined.map_err(|e| CliError::Usage(format!("a request task failed: {e}")))?;
+            done.insert(seq, (batch, ex));
+            // Write every finished batch that is next in input order.
+            while let Some((batch, ex)) = done.remove(&write_seq) {
+                write_seq += 1;
+                retries += ex.retries;
+                latencies.extend(ex.latencies);
+                for (row, outcome) in batch.iter().zip(ex.outcomes) {
+                    rows += 1;
+                    let failure = match outcome {
+                        Outcome::Scored(a) if a.trans_num == row.txn.trans_num => {
+                            let mut record: csv::StringRecord =
+                                keep.iter().map(|&i| &row.fields[i]).collect();
+                            record.push_field(&a.prediction.to_string());
+                            record.push_field(&a.fraud_probability.to_string());
+                            out.write_record(&record)
+                                .map_err(|e| CliError::from((args.out.as_path(), e)))?;
+                            scored += 1;
+                            None
+                        }
+                        Outcome::Scored(a) => Some((
+                            String::new(),
+                            format!("the answer is for trans_num {}", a.trans_num),
+                        )),
+                        Outcome::Refused(status, message) => {
+                            refused += 1;
+                            Some((status.to_string(), message))
+                        }
+                        Outcome::Failed(why) => Some((String::new(), why)),
+                    };
+                    if let Some((status, message)) = failure {
+                        if status.is_empty() {
+                            failed += 1;
+                        }
+                        errors
+                            .write_record([
+                                row.line.to_string().as_str(),
+                                row.txn.trans_num.as_str(),
+                                &status,
+                                &message,
+                            ])
+                            .map_err(|e| CliError::from((errors_file.as_path(), e)))?;
+                    }
+                }
+                bar.set_position(rows);
+            }
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+    result?;
+    out.flush().map_err(|e| CliError::output(&args.out, e))?;
+    errors
+        .flush()
+        .map_err(|e| CliError::output(&errors_file, e))?;
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    println!(
+        "{rows} rows sent to {url} in {seconds:.1} s ({:.0} rows/s, {} per request, {} workers): {scored} scored, {refused} refused, {failed} failed after {ATTEMPTS} attempts; {retries} retries",
+        rows as f64 / seconds.max(1e-9),
+        args.batch_size,
+        args.workers
+    );
+    println!(
+        "latency seen by the client: p50 {:.2} ms, p99 {:.2} ms over {} requests",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.len()
+    );
+    println!("predictions: {}", args.out.display());
+    if refused + failed > 0 {
+        println!("errors: {}", errors_file.display());
+    }
+    if rows == 0 {
+        return Err(CliError::Usage(format!(
+            "{}: no transactions to send",
+            args.data.display()
+        )));
+    }
+    if failed > 0 && scored == 0 {
+        return Err(CliError::Usage(format!(
+            "{url}: no row was scored; see {}",
+            errors_file.display()
+        )));
+    }
+    Ok(())
+}
