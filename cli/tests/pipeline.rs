@@ -269,6 +269,18 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     assert_eq!(logged_eval[0].model_version, None);
     let eval_run = mlflow.run(&logged_eval[0].run_id).await.unwrap();
     assert_eq!(metric(&eval_run, "eval_auc_pr"), e.auc_pr);
+    // The monitoring report travels with it as an artifact, byte for byte.
+    assert_eq!(
+        mlflow
+            .download(
+                &logged_eval[0].experiment_id,
+                &logged_eval[0].run_id,
+                "report/report.html"
+            )
+            .await
+            .unwrap(),
+        store.get(&e.outputs["report"]).await.unwrap()
+    );
 
     // 5. The scoring function starts as on Lambda: configuration from variables, the champion
     //    from S3, card state and decisions in DynamoDB; it answers an API Gateway event.
