@@ -67,6 +67,12 @@ impl Server {
         Server { child, port }
     }
 
+    /// The test model, with the decision log inside `dir` (never in the source tree).
+    fn fresh(dir: &Path) -> Server {
+        let log = dir.join(format!("decisions-{}.jsonl", free_port()));
+        Server::start(&["--model", &model(), "--decision-log", log.to_str().unwrap()])
+    }
+
     /// SIGTERM, as a service manager stops it; waits for a clean exit.
     fn stop(mut self) {
         // SAFETY: plain kill(2) on our own child.
@@ -194,6 +200,23 @@ fn ok(out: &std::process::Output) -> String {
     stdout
 }
 
+/// `fraud replay` of `data` to `url` with `workers` and `batch`: the output of a successful run.
+fn replay(url: &str, data: &str, out: &Path, workers: &str, batch: &str) -> std::process::Output {
+    fraud(&[
+        "replay",
+        "--data",
+        data,
+        "--url",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+        "--workers",
+        workers,
+        "--batch-size",
+        batch,
+    ])
+}
+
 fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
     csv::Reader::from_path(path)
         .unwrap()
@@ -221,20 +244,10 @@ fn replay_gives_the_batch_scorers_answers_in_input_order() {
 
     // One worker, one row per request: the service sees the file in order, as `fraud eval`
     // does, so every probability is the same number.
-    let server = Server::start(&["--model", &model()]);
+    let server = Server::fresh(dir.path());
     let url = format!("http://127.0.0.1:{}/predict", server.port);
     let out = dir.path().join("replayed.csv");
-    let summary = ok(&fraud(&[
-        "replay",
-        "--data",
-        d,
-        "--url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-        "--workers",
-        "1",
-    ]));
+    let summary = ok(&replay(&url, d, &out, "1", "1"));
     assert!(
         summary.contains(&format!("{} scored, 0 refused, 0 failed", expected.len())),
         "{summary}"
@@ -264,22 +277,10 @@ fn replay_gives_the_batch_scorers_answers_in_input_order() {
     server.stop();
 
     // Batches, one worker, on a fresh service: still the file's order, the same numbers.
-    let server = Server::start(&["--model", &model()]);
+    let server = Server::fresh(dir.path());
     let url = format!("http://127.0.0.1:{}/predict", server.port);
     let batched = dir.path().join("batched.csv");
-    let summary = ok(&fraud(&[
-        "replay",
-        "--data",
-        d,
-        "--url",
-        &url,
-        "--out",
-        batched.to_str().unwrap(),
-        "--workers",
-        "1",
-        "--batch-size",
-        "25",
-    ]));
+    let summary = ok(&replay(&url, d, &batched, "1", "25"));
     assert!(summary.contains("0 refused, 0 failed"), "{summary}");
     let batched = csv_rows(&batched);
     assert_eq!(
@@ -296,22 +297,10 @@ fn replay_gives_the_batch_scorers_answers_in_input_order() {
 
     // Several workers: the answers still come back in input order (the card histories then
     // see concurrent arrivals, so the numbers may differ slightly; the rows may not).
-    let server = Server::start(&["--model", &model()]);
+    let server = Server::fresh(dir.path());
     let url = format!("http://127.0.0.1:{}/predict", server.port);
     let concurrent = dir.path().join("concurrent.csv");
-    ok(&fraud(&[
-        "replay",
-        "--data",
-        d,
-        "--url",
-        &url,
-        "--out",
-        concurrent.to_str().unwrap(),
-        "--workers",
-        "4",
-        "--batch-size",
-        "7",
-    ]));
+    ok(&replay(&url, d, &concurrent, "4", "7"));
     assert_eq!(
         csv_rows(&concurrent)
             .iter()
