@@ -28,6 +28,18 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// JSON log lines on stdout (CloudWatch Logs on Lambda), level from `RUST_LOG` (default info):
+/// the one logging set-up of every function.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(false)
+        .init();
+}
+
 /// An S3 client; path-style addressing when an endpoint override is set (moto and other
 /// local S3s cannot resolve `bucket.localhost`).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {

@@ -9,8 +9,7 @@ use fraud_core::report::html::render;
 use fraud_core::report::{ReportCollector, ReportContext};
 use fraud_core::stats::FeatureStats;
 use fraud_core::{
-    Artifact, CoreError, FEATURE_NAMES, FeatureBuilder, FeatureInput, N_FEATURES, ReadMode,
-    TransactionReader,
+    Artifact, FEATURE_NAMES, FeatureBuilder, FeatureInput, N_FEATURES, ReadMode, TransactionReader,
 };
 
 use crate::error::{CliError, CliResult};
@@ -38,12 +37,16 @@ pub struct ReportArgs {
 
 /// The reference: a model (statistics, threshold, version) or a CSV (statistics only).
 fn reference(path: &Path) -> CliResult<(Vec<FeatureStats>, Option<Artifact>)> {
-    let bytes = std::fs::read(path).map_err(|e| CoreError::io(path.display().to_string(), e))?;
-    if bytes.starts_with(b"FRAUDMDL") {
-        let artifact = Artifact::from_bytes(&bytes, &path.display().to_string())?;
+    // Sniff the magic only: a reference CSV may be gigabytes and is streamed below.
+    let mut magic = [0u8; 8];
+    let is_model = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"FRAUDMDL";
+    if is_model {
+        let artifact = Artifact::load(path)?;
         return Ok((artifact.reference.clone(), Some(artifact)));
     }
-    drop(bytes);
     let mut reader = TransactionReader::open(path, ReadMode::Strict)?;
     let mut builder = FeatureBuilder::new();
     let mut columns = vec![Vec::new(); N_FEATURES];

@@ -157,31 +157,40 @@ impl ModelCache {
         store: &S,
         key: &str,
     ) -> Result<Arc<Artifact>, EvalError> {
-        let (artifact_key, version) = if is_pointer_key(key) {
-            let pointer = read_pointer(store, key).await?.ok_or_else(|| ModelLoadError {
-                location: store.describe(key),
-                reason: "not found: no model to evaluate with (promote one with `fraud promote VERSION`)".into(),
-            })?;
-            (pointer.key, Some(pointer.version))
-        } else {
-            (key.to_owned(), None)
-        };
-        let cached = self.lock().get(&artifact_key).cloned();
+        if !is_pointer_key(key) {
+            return self.load(store, key, None).await;
+        }
+        let pointer = read_pointer(store, key).await?.ok_or_else(|| ModelLoadError {
+            location: store.describe(key),
+            reason: "not found: no model to evaluate with (promote one with `fraud promote VERSION`)"
+                .into(),
+        })?;
+        self.load(store, &pointer.key, Some((key, &pointer.version)))
+            .await
+    }
+
+    /// The artifact at `artifact_key`, from the cache when it holds it; `named_by` is the pointer
+    /// and the version it names, checked against the file.
+    pub async fn load<S: ObjectStore>(
+        &self,
+        store: &S,
+        artifact_key: &str,
+        named_by: Option<(&str, &str)>,
+    ) -> Result<Arc<Artifact>, EvalError> {
+        let cached = self.lock().get(artifact_key).cloned();
         if let Some(artifact) = cached
-            && version
-                .as_ref()
-                .is_none_or(|v| *v == artifact.model_version)
+            && named_by.is_none_or(|(_, v)| v == artifact.model_version)
         {
             return Ok(artifact);
         }
-        let loaded = load_model(store, &artifact_key).await?;
-        if let Some(version) = version
+        let loaded = load_model(store, artifact_key).await?;
+        if let Some((pointer, version)) = named_by
             && version != loaded.artifact.model_version
         {
             return Err(ModelLoadError {
                 location: loaded.source,
                 reason: format!(
-                    "the pointer {key} names version {version} but the file holds {}",
+                    "the pointer {pointer} names version {version} but the file holds {}",
                     loaded.artifact.model_version
                 ),
             }
@@ -192,7 +201,7 @@ impl ModelCache {
         if models.len() >= 4 {
             models.clear();
         }
-        models.insert(artifact_key, artifact.clone());
+        models.insert(artifact_key.to_owned(), artifact.clone());
         Ok(artifact)
     }
 
@@ -373,9 +382,11 @@ pub async fn evaluate_object<S: ObjectStore>(
 
     let champion = models.get(store, &settings.model_key).await?;
     let challenger = match read_pointer(store, CHALLENGER_KEY).await? {
-        Some(p) if p.version != champion.model_version => {
-            Some(models.get(store, CHALLENGER_KEY).await?)
-        }
+        Some(p) if p.version != champion.model_version => Some(
+            models
+                .load(store, &p.key, Some((CHALLENGER_KEY, &p.version)))
+                .await?,
+        ),
         _ => None,
     };
     let source = store.describe(key);

@@ -6,12 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    fraud_aws::init_tracing();
     let config = Config::from_env()?;
     let store = S3ObjectStore::new(s3_client(&sdk_config().await), config.bucket.clone());
     let models = ModelCache::default();

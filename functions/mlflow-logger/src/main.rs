@@ -6,12 +6,7 @@ use mlflow_logger::{Mlflow, Settings, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    fraud_aws::init_tracing();
     let missing: Vec<&str> = ["FRAUD_BUCKET", "MLFLOW_TRACKING_URI"]
         .into_iter()
         .filter(|v| std::env::var(v).map_or(true, |s| s.trim().is_empty()))

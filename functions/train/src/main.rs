@@ -7,12 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    fraud_aws::init_tracing();
     let bucket = std::env::var("FRAUD_BUCKET")
         .map_err(|_| "FRAUD_BUCKET is not set (the data and model bucket)")?;
     let store = Arc::new(S3ObjectStore::new(s3_client(&sdk_config().await), bucket));
