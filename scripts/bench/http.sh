@@ -5,9 +5,16 @@
 # bench/bodies.lua plus a new trans_num on each pass so every request is a new decision)
 # and the same pinning: server on CPU 1, wrk on CPU 0.
 #
+# Each server is loaded at every concurrency level in turn. Its capacity is the most requests per
+# second it served at a level whose p99 stayed at or under the latency objective (P99_MS, 5 ms by
+# default) with no errors; the two capacities give the ratio. Concurrency 1 is reported too: there
+# every request waits for the previous answer, so its rate is one over the round trip, which on
+# loopback is mostly the kernel and the client (BENCHMARKS.md).
+#
 #   scripts/bench/http.sh [TRAIN] [TEST] [OUT_DIR]
 #   defaults: ../shared/data/sparkov/train.csv.zst ../shared/data/sparkov/test.csv.zst out/bench-http
-#   env: DURATION (default 10s), CONCURRENCY ("1 8 64"), SKIP_PEER=1 to measure only ours
+#   env: DURATION (default 10s), CONCURRENCY ("1 2 4 8 16 32 64"), P99_MS (5), SKIP_PEER=1 to
+#   measure only ours
 #
 # Needs wrk and taskset (Debian: apt-get install wrk util-linux). Prints a markdown table and
 # writes OUT_DIR/results.json.
@@ -19,7 +26,8 @@ TRAIN=$(realpath "${1:-../shared/data/sparkov/train.csv.zst}")
 TEST=$(realpath "${2:-../shared/data/sparkov/test.csv.zst}")
 OUT=$(realpath -m "${3:-out/bench-http}")
 DURATION=${DURATION:-10s}
-CONCURRENCY=${CONCURRENCY:-1 8 64}
+CONCURRENCY=${CONCURRENCY:-1 2 4 8 16 32 64}
+P99_MS=${P99_MS:-5}
 PEER=$(realpath ../shared/peers/python-lightgbm)
 SERVER_CPU=1
 CLIENT_CPU=0
@@ -99,9 +107,9 @@ start_server ours 8012 "$FRAUD" serve --model "$OUT/model.bin" --port 8012 --dec
 measure ours 8012
 kill $SERVER; wait $SERVER 2>/dev/null || true
 
-python3 - "$OUT" "$CONCURRENCY" <<'PY'
+python3 - "$OUT" "$CONCURRENCY" "$P99_MS" <<'PY'
 import json, os, sys
-out, levels = sys.argv[1], sys.argv[2].split()
+out, levels, objective = sys.argv[1], sys.argv[2].split(), float(sys.argv[3])
 servers = [s for s in ("peer", "ours") if os.path.exists(f"{out}/{s}.rss_kb")]
 results = {}
 print(f"machine: {os.cpu_count()} cores; {open(out + '/load.txt').read().strip()}; server on CPU 1, wrk -t1 on CPU 0")
@@ -117,8 +125,18 @@ for s in servers:
         name = "fraud serve" if s == "ours" else "Python peer"
         print(f'| {name} | {c} | {r["requests_per_s"]:,.0f} | {r["p50_ms"]:.3f} | {r["p90_ms"]:.3f} | {r["p99_ms"]:.3f} | '
               f'{r["max_ms"]:.2f} | {errors} | {results[s]["rss_mb"]:.0f} MB | {results[s]["start_ms"]} ms |')
+print()
+for s in servers:
+    name = "fraud serve" if s == "ours" else "Python peer"
+    within = [(results[s][f"c{c}"]["requests_per_s"], int(c)) for c in levels
+              if results[s][f"c{c}"]["p99_ms"] <= objective and not sum(results[s][f"c{c}"]["errors"].values())]
+    rate, level = max(within, default=(0.0, None))
+    results[s]["capacity"] = {"requests_per_s": rate, "concurrency": level, "p99_objective_ms": objective}
+    print(f"- {name}: capacity at p99 <= {objective:g} ms: {rate:,.0f} req/s (concurrency {level})")
 if len(servers) == 2:
-    print()
+    peer_rate = results["peer"]["capacity"]["requests_per_s"]
+    if peer_rate:
+        print(f"- capacity ratio, fraud serve / peer: {results['ours']['capacity']['requests_per_s'] / peer_rate:.1f}x")
     for c in levels:
         ratio = results["ours"][f"c{c}"]["requests_per_s"] / results["peer"][f"c{c}"]["requests_per_s"]
         print(f"- concurrency {c}: fraud serve / peer = {ratio:.1f}x requests per second")
