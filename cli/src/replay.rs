@@ -22,6 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use indicatif::{ProgressBar, ProgressStyle};
+use score::api::MAX_BATCH;
 use serde::Deserialize;
 
 use crate::error::{CliError, CliResult};
@@ -31,8 +32,6 @@ use crate::report::{PREDICTION_COLUMN, PROBABILITY_COLUMN};
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts per request (the first and four retries).
 const ATTEMPTS: u32 = 5;
-/// The service takes at most this many rows per batch.
-const MAX_BATCH: usize = 1000;
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
@@ -205,7 +204,7 @@ async fn exchange(client: &HttpClient, url: &str, rows: &[Row]) -> Exchange {
                 Ok(BatchAnswer { results: answers }) if answers.len() == rows.len() => {
                     ex.outcomes = answers
                         .into_iter()
-                        .map(|a| match serde_json::from_value::<Answer>(a.clone()) {
+                        .map(|a| match Answer::deserialize(&a) {
                             Ok(a) => Outcome::Scored(a),
                             Err(e) => Outcome::Failed(format!("answer not understood ({e}): {a}")),
                         })
@@ -289,12 +288,11 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
 
     let out_file = File::create(&args.out).map_err(|e| CliError::output(&args.out, e))?;
     let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, out_file));
-    let mut out_header = header.clone();
     // A replayed replay file: drop the old answers rather than repeat the columns.
     let keep: Vec<usize> = (0..header.len())
         .filter(|&i| !matches!(&header[i], PREDICTION_COLUMN | PROBABILITY_COLUMN))
         .collect();
-    out_header = keep.iter().map(|&i| &out_header[i]).collect();
+    let mut out_header: csv::StringRecord = keep.iter().map(|&i| &header[i]).collect();
     out_header.push_field(PREDICTION_COLUMN);
     out_header.push_field(PROBABILITY_COLUMN);
     out.write_record(&out_header)

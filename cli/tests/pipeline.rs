@@ -70,6 +70,14 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, key: &str) 
         .unwrap();
 }
 
+/// An artifact of a logged run, as the tracking server gives it back.
+async fn artifact(mlflow: &Mlflow, run: &mlflow_logger::Logged, path: &str) -> Vec<u8> {
+    mlflow
+        .download(&run.experiment_id, &run.run_id, path)
+        .await
+        .unwrap()
+}
+
 fn metric(run: &serde_json::Value, name: &str) -> Option<f64> {
     run["run"]["data"]["metrics"]
         .as_array()?
@@ -181,14 +189,7 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
         Some(record.metrics["validation_auc_pr"])
     );
     assert_eq!(
-        mlflow
-            .download(
-                &logged[0].experiment_id,
-                &logged[0].run_id,
-                "model/model.bin"
-            )
-            .await
-            .unwrap(),
+        artifact(&mlflow, &logged[0], "model/model.bin").await,
         model_bytes,
         "the model artifact in MLflow is the one in S3"
     );
@@ -271,14 +272,7 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     assert_eq!(metric(&eval_run, "eval_auc_pr"), e.auc_pr);
     // The monitoring report travels with it as an artifact, byte for byte.
     assert_eq!(
-        mlflow
-            .download(
-                &logged_eval[0].experiment_id,
-                &logged_eval[0].run_id,
-                "report/report.html"
-            )
-            .await
-            .unwrap(),
+        artifact(&mlflow, &logged_eval[0], "report/report.html").await,
         store.get(&e.outputs["report"]).await.unwrap()
     );
 

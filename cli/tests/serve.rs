@@ -388,19 +388,7 @@ fn replay_retries_5xx_and_lists_refused_rows_without_stopping() {
     let url = format!("http://127.0.0.1:{port}/predict");
     for (workers, batch) in [("3", "1"), ("2", "10")] {
         let out = dir.path().join(format!("out-{batch}.csv"));
-        let summary = ok(&fraud(&[
-            "replay",
-            "--data",
-            data.to_str().unwrap(),
-            "--url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "--workers",
-            workers,
-            "--batch-size",
-            batch,
-        ]));
+        let summary = ok(&replay(&url, data.to_str().unwrap(), &out, workers, batch));
         assert!(
             summary.contains(&format!("{} scored, 2 refused, 0 failed", rows.len() - 2)),
             "{summary}"

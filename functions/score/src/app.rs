@@ -7,7 +7,7 @@ use axum::Router;
 use fraud_aws::{
     DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
 };
-use fraud_core::ports::{CardHasher, CardStore, DecisionLog, JsonLinesLog, MemoryCardStore};
+use fraud_core::ports::{CardHasher, JsonLinesLog, MemoryCardStore};
 
 use crate::config::{Config, ModelLocation, Stores};
 use crate::error::StartupError;
@@ -44,33 +44,23 @@ pub async fn build(config: &Config) -> Result<Router, StartupError> {
             let ddb = dynamodb_client(aws().await);
             let cards = DynamoCardStore::new(ddb.clone(), card_state_table.clone());
             let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
-            router(Arc::new(with_metrics(
-                &metrics,
-                ScoreService::new(model, cards, log, hasher, config.store_budget),
-            )))
+            router(Arc::new(
+                ScoreService::new(model, cards, log, hasher, config.store_budget)
+                    .with_metrics(metrics),
+            ))
         }
         Stores::Embedded { decision_log } => {
             let log = JsonLinesLog::open(decision_log)?;
-            router(Arc::new(with_metrics(
-                &metrics,
+            router(Arc::new(
                 ScoreService::new(
                     model,
                     MemoryCardStore::default(),
                     log,
                     hasher,
                     config.store_budget,
-                ),
-            )))
+                )
+                .with_metrics(metrics),
+            ))
         }
     })
-}
-
-fn with_metrics<C: CardStore, L: DecisionLog>(
-    sink: &Option<MetricsSink>,
-    service: ScoreService<C, L>,
-) -> ScoreService<C, L> {
-    match sink {
-        Some(sink) => service.with_metrics(sink.clone()),
-        None => service,
-    }
 }

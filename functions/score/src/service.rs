@@ -77,10 +77,10 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         }
     }
 
-    /// Emits one CloudWatch EMF line per decision to `sink` (decision counts, latency, the
-    /// probability and its bucket), so dashboards and alarms need no extra code.
-    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
-        self.metrics = Some(sink);
+    /// Emits one CloudWatch EMF line per decision to `sink`, when there is one (decision counts,
+    /// latency, the probability and its bucket), so dashboards and alarms need no extra code.
+    pub fn with_metrics(mut self, sink: Option<MetricsSink>) -> Self {
+        self.metrics = sink;
         self
     }
 

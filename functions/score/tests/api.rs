@@ -35,19 +35,24 @@ async fn service() -> Arc<Service> {
 }
 
 async fn service_with<C: CardStore>(cards: C) -> Arc<ScoreService<C, MemoryDecisionLog>> {
+    Arc::new(new_service(cards).await)
+}
+
+/// The golden model with `cards`, an in-memory decision log and a 50 ms store budget.
+async fn new_service<C: CardStore>(cards: C) -> ScoreService<C, MemoryDecisionLog> {
     let model = load_model(
         &LocalObjectStore::new(repo("tests/fixtures/golden")),
         "model.bin",
     )
     .await
     .unwrap();
-    Arc::new(ScoreService::new(
+    ScoreService::new(
         model,
         cards,
         MemoryDecisionLog::default(),
         CardHasher::new(SECRET).unwrap(),
         Duration::from_millis(50),
-    ))
+    )
 }
 
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
@@ -519,22 +524,11 @@ async fn the_openapi_document_lists_exactly_the_routes() {
 async fn every_decision_emits_one_cloudwatch_emf_line() {
     let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = lines.clone();
-    let model = load_model(
-        &LocalObjectStore::new(repo("tests/fixtures/golden")),
-        "model.bin",
-    )
-    .await
-    .unwrap();
-    let service = ScoreService::new(
-        model,
-        MemoryCardStore::default(),
-        MemoryDecisionLog::default(),
-        CardHasher::new(SECRET).unwrap(),
-        Duration::from_millis(50),
-    )
-    .with_metrics(Arc::new(move |line: &str| {
-        sink.lock().unwrap().push(line.to_owned())
-    }));
+    let service = new_service(MemoryCardStore::default())
+        .await
+        .with_metrics(Some(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })));
     let app = router(Arc::new(service));
     let (status, body) = send_event(&app, "apigw_v2_predict.json").await;
     assert_eq!(status, StatusCode::OK);
