@@ -6,10 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use fraud_core::metrics::format_dollars;
 use fraud_core::score::{
     MetricsReport, PredictionsCsv, ScoreSummary, replay_history, score_stream, write_issues_csv,
 };
-use fraud_core::{Artifact, FeatureBuilder, ReadMode, TransactionReader};
+use fraud_core::{Artifact, ReadMode, TransactionReader};
 
 use crate::error::{CliError, CliResult};
 use crate::progress;
@@ -50,11 +51,11 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
     } else {
         ReadMode::Strict
     };
-    let mut builder = FeatureBuilder::new();
+    let mut builder = artifact.feature_builder();
     if let Some(history) = &args.history {
-        let mut reader = TransactionReader::open(history, mode)?;
+        let mut reader = TransactionReader::open(history, mode)?.parallel();
         let bar = progress::file_bar(history, "history");
-        let rows = replay_history(&mut reader, &mut builder)?;
+        let rows = replay_history(&mut reader, std::slice::from_mut(&mut builder))?;
         bar.finish_and_clear();
         println!(
             "replayed {rows} history rows from {} ({} cards)",
@@ -65,7 +66,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
 
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::output(&args.out, e))?;
     let predictions_path = args.out.join("predictions.csv");
-    let mut reader = TransactionReader::open(&args.data, mode)?;
+    let mut reader = TransactionReader::open(&args.data, mode)?.parallel();
     let counter = reader.byte_counter();
     let bar = progress::file_bar(&args.data, "scoring");
     let file =
@@ -114,11 +115,12 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
         );
     }
     println!("predictions: {}", predictions_path.display());
-    match &summary.metrics {
-        Some(m) => {
+    match (&summary.metrics, &summary.value) {
+        (Some(m), Some(v)) => {
             let metrics_path = args.out.join("metrics.json");
             let file = MetricsReport {
                 metrics: m.clone(),
+                value: v.clone(),
                 model_version: artifact.model_version.clone(),
                 data: args.data.display().to_string(),
                 history: args.history.as_ref().map(|h| h.display().to_string()),
@@ -131,18 +133,29 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
                 m.auc_roc, m.auc_pr, m.precision, m.recall, m.f1, m.recall_at_1pct_fpr, m.threshold
             );
             println!(
+                "value detection rate {:.4} ({} of {} fraud caught)  good spend declined {}  false-decline rate {:.6}  recall@0.1%FPR {:.4}  CP@100 {:.4} (over {} days)",
+                v.value_detection_rate,
+                format_dollars(v.fraud_dollars_caught),
+                format_dollars(v.fraud_dollars),
+                format_dollars(v.good_dollars_declined),
+                v.false_decline_rate,
+                v.recall_at_0_1pct_fpr,
+                v.card_precision_at_100,
+                v.card_precision_days
+            );
+            println!(
                 "confusion: tp {}  fp {}  tn {}  fn {}",
                 m.confusion.tp, m.confusion.fp, m.confusion.tn, m.confusion.fn_
             );
             println!("metrics: {}", metrics_path.display());
         }
-        None if summary.unlabeled_rows > 0 => {
+        _ if summary.unlabeled_rows > 0 => {
             println!(
                 "no labels ({} unlabeled rows): predictions only",
                 summary.unlabeled_rows
             )
         }
-        None => {}
+        _ => {}
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use fraud_core::features::NoRisk;
 use fraud_core::report::html::render;
 use fraud_core::report::{ReportCollector, ReportContext};
 use fraud_core::stats::FeatureStats;
@@ -47,8 +48,10 @@ fn reference(path: &Path) -> CliResult<(Vec<FeatureStats>, Option<Artifact>)> {
         let artifact = Artifact::load(path)?;
         return Ok((artifact.reference.clone(), Some(artifact)));
     }
-    let mut reader = TransactionReader::open(path, ReadMode::Strict)?;
-    let mut builder = FeatureBuilder::new();
+    let mut reader = TransactionReader::open(path, ReadMode::Strict)?.parallel();
+    // Without a model there is no first stage: the remembered risks read 0 here (and in the
+    // current file's features when it is not scored here either).
+    let mut builder = FeatureBuilder::with_risk(&NoRisk);
     let mut columns = vec![Vec::new(); N_FEATURES];
     for txn in reader.by_ref() {
         let x = builder.next(&FeatureInput::from_transaction(&txn?));
@@ -102,7 +105,10 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     let threshold = model.as_ref().map(|m| m.threshold);
     let bar = progress::file_bar(&args.current, "reading");
     let counter = reader.byte_counter();
-    let mut builder = FeatureBuilder::new();
+    let mut builder = model.as_ref().map_or_else(
+        || FeatureBuilder::with_risk(&NoRisk),
+        Artifact::feature_builder,
+    );
     let mut collector = ReportCollector::new();
     // Not a `for` loop: the row's extra fields are read from the reader between rows.
     #[allow(clippy::while_let_on_iterator)]
@@ -130,13 +136,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
             }
             ((None, _), None) => unreachable!("refused above"),
         };
-        collector.add(
-            txn.trans_date_trans_time.0,
-            txn.is_fraud,
-            probability,
-            denied,
-            &x,
-        );
+        collector.add(&txn, probability, denied, &x);
         if collector.rows().is_multiple_of(65_536) {
             bar.set_position(counter.get());
         }
@@ -172,11 +172,11 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
         if scored_here { " (scored here)" } else { "" },
         s.denied,
         s.deny_rate * 100.0,
-        report.metrics.as_ref().map_or(
+        report.metrics.as_ref().zip(report.value.as_ref()).map_or(
             " (no labels: label-based sections left out)".into(),
-            |m| format!(
-                "; AUC-PR {:.4}, precision {:.4}, recall {:.4}",
-                m.auc_pr, m.precision, m.recall
+            |(m, v)| format!(
+                "; AUC-PR {:.4}, precision {:.4}, recall {:.4}, value detection rate {:.4}",
+                m.auc_pr, m.precision, m.recall, v.value_detection_rate
             )
         ),
         report.drift.drifted.len(),

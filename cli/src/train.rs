@@ -73,12 +73,12 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     let bar = progress::file_bar(&args.train, "reading");
     let data = load_training_data(&args.train, mode, &|bytes| bar.set_position(bytes))?;
     bar.finish_and_clear();
-    let rows = data.dataset.n_rows();
+    let rows = data.n_rows();
     println!(
         "read {} rows ({} frauds, {:.3} %) from {} in {:.1} s{}",
         rows,
-        data.dataset.frauds(),
-        100.0 * data.dataset.frauds() as f64 / rows as f64,
+        data.frauds(),
+        100.0 * data.frauds() as f64 / rows as f64,
         args.train.display(),
         started.elapsed().as_secs_f64(),
         if data.skipped_rows > 0 {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use fraud_core::Artifact;
+use fraud_core::{Artifact, ReadMode, TransactionReader};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -109,6 +109,14 @@ fn train_then_eval_writes_predictions_and_metrics() {
         "recall_at_1pct_fpr",
         "confusion",
         "model_version",
+        "fraud_dollars",
+        "fraud_dollars_caught",
+        "value_detection_rate",
+        "good_dollars_declined",
+        "false_decline_rate",
+        "recall_at_0_1pct_fpr",
+        "card_precision_at_100",
+        "card_precision_days",
     ] {
         assert!(
             metrics.get(key).is_some(),
@@ -120,11 +128,66 @@ fn train_then_eval_writes_predictions_and_metrics() {
     let artifact = Artifact::load(&model).unwrap();
     assert_eq!(metrics["model_version"], artifact.model_version.as_str());
     let c = &metrics["confusion"];
-    let total: u64 = ["tp", "fp", "tn", "fn"]
-        .iter()
-        .map(|k| c[k].as_u64().unwrap())
-        .sum();
+    let count = |k: &str| c[k].as_u64().unwrap();
+    let total: u64 = ["tp", "fp", "tn", "fn"].iter().map(|k| count(k)).sum();
     assert_eq!(total, 392);
+
+    // The dollar and card view, against the file itself.
+    let mut reader =
+        TransactionReader::open(&fixture("kaggle_test_sample.csv"), ReadMode::Strict).unwrap();
+    let rows: Vec<fraud_core::Transaction> = reader.by_ref().map(Result::unwrap).collect();
+    let fraud_dollars: f64 = rows
+        .iter()
+        .filter(|t| t.is_fraud == Some(1))
+        .map(|t| t.amt)
+        .sum();
+    let mut days: Vec<i64> = rows
+        .iter()
+        .map(|t| t.unix_time.div_euclid(86_400))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    let number = |key: &str| {
+        metrics[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {metrics}"))
+    };
+    assert!(
+        (number("fraud_dollars") - fraud_dollars).abs() < 1e-6,
+        "{metrics}"
+    );
+    let caught = number("fraud_dollars_caught");
+    assert!(caught >= 0.0 && caught <= fraud_dollars + 1e-6, "{metrics}");
+    assert!((number("value_detection_rate") - caught / fraud_dollars).abs() < 1e-12);
+    assert!(number("good_dollars_declined") >= 0.0);
+    assert_eq!(
+        number("false_decline_rate"),
+        count("fp") as f64 / (count("fp") + count("tn")) as f64
+    );
+    let strict_recall = number("recall_at_0_1pct_fpr");
+    assert!(
+        (0.0..=number("recall_at_1pct_fpr")).contains(&strict_recall),
+        "{metrics}"
+    );
+    assert!(
+        (0.0..=1.0).contains(&number("card_precision_at_100")),
+        "{metrics}"
+    );
+    assert_eq!(metrics["card_precision_days"], days.len() as u64);
+    assert!(
+        stdout.contains("value detection rate") && stdout.contains("CP@100"),
+        "{stdout}"
+    );
+    // Card numbers group the rows in memory and appear in no output.
+    let outputs =
+        std::fs::read_to_string(out_dir.join("metrics.json")).unwrap() + &predictions + &stdout;
+    let cards: std::collections::BTreeSet<u64> = rows.iter().map(|t| t.cc_num).collect();
+    for card in cards {
+        assert!(
+            !outputs.contains(&card.to_string()),
+            "a card number in the output"
+        );
+    }
 }
 
 #[test]
@@ -531,9 +594,22 @@ fn report_writes_html_and_json_and_refuses_what_it_cannot_read() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("id=\"drift\"") && html.contains("aria-label=\"ROC curve\""));
+    for card in [
+        "value detection rate",
+        "good spend declined",
+        "false-decline rate",
+        "recall at 0.1 % FPR",
+        "card precision@100",
+    ] {
+        assert!(html.contains(card), "{card}");
+    }
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["summary"]["labelled"], true);
+    let m = &metrics["metrics"];
+    assert!(m["auc_pr"].is_number() && m["card_precision_days"].as_u64() > Some(0));
+    let rate = m["value_detection_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rate), "{m}");
     let drift: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("drift.json")).unwrap()).unwrap();
     assert_eq!(
@@ -566,6 +642,7 @@ fn report_writes_html_and_json_and_refuses_what_it_cannot_read() {
     assert!(stdout.contains("no labels"), "{stdout}");
     let html = std::fs::read_to_string(out2.join("report.html")).unwrap();
     assert!(html.contains("id=\"no-labels\"") && !html.contains("id=\"classification\""));
+    assert!(!html.contains("value detection rate"));
 
     // Refusals name the file (and the line).
     let bad = dir.path().join("bad.csv");

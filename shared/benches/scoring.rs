@@ -1,14 +1,15 @@
 //! Criterion benchmarks of the scoring hot path: features, one prediction, a batch, model load.
 //!
 //! `FRAUD_BENCH_MODEL=path/to/model.bin` benchmarks a real model (BENCHMARKS.md uses one trained
-//! on the full sparkov train set); without it, a model of the default size (300 trees, depth 6)
-//! is trained on the committed Kaggle sample, whose trees are smaller.
+//! on the full sparkov train set); without it, a model of the default size is trained on the
+//! committed Kaggle sample, whose trees are smaller. Features run through the model's first
+//! stage (each transaction's remembered risk), as in the service.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use fraud_core::features::CardState;
+use fraud_core::features::{CardState, observe};
 use fraud_core::reader::read_all;
 use fraud_core::train::{TrainConfig, load_training_data, train};
 use fraud_core::{Artifact, FeatureBuilder, FeatureInput, FeatureVector, ReadMode, Transaction};
@@ -37,7 +38,8 @@ fn benches(c: &mut Criterion) {
     let bytes = model_bytes();
     let artifact = Artifact::from_bytes(&bytes, "bench").unwrap();
     let rows = rows();
-    let mut builder = FeatureBuilder::new();
+    let risk = &artifact.card_risk;
+    let mut builder = FeatureBuilder::with_risk(risk);
     let features: Vec<FeatureVector> = rows
         .iter()
         .map(|t| builder.next(&FeatureInput::from_transaction(t)))
@@ -61,7 +63,7 @@ fn benches(c: &mut Criterion) {
         // moves forward as in real traffic (a verbatim replay would make every row late).
         let span = rows.last().unwrap().unix_time - rows[0].unix_time + 86_400;
         let (mut i, mut shift) = (0, 0);
-        let mut builder = FeatureBuilder::new();
+        let mut builder = FeatureBuilder::with_risk(risk);
         b.iter(|| {
             i += 1;
             if i == rows.len() {
@@ -78,14 +80,14 @@ fn benches(c: &mut Criterion) {
         |b| {
             let mut card = CardState::default();
             for t in &rows[..20] {
-                card.observe(&FeatureInput::from_transaction(t).event);
+                observe(&mut card, &FeatureInput::from_transaction(t), risk);
             }
             let stored = serde_json::to_string(&card).unwrap();
             let input = FeatureInput::from_transaction(&rows[21]);
             b.iter(|| {
                 let mut card: CardState = serde_json::from_str(black_box(&stored)).unwrap();
-                let h = card.observe(&input.event);
-                black_box((h, serde_json::to_string(&card).unwrap()))
+                let x = observe(&mut card, &input, risk);
+                black_box((x, serde_json::to_string(&card).unwrap()))
             })
         },
     );
@@ -103,7 +105,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function(
         "decide: card features + model + contributions for one transaction",
         |b| {
-            let mut cards = FeatureBuilder::new();
+            let mut cards = FeatureBuilder::with_risk(risk);
             let (mut i, mut shift) = (0, 0);
             b.iter(|| {
                 i += 1;
@@ -115,7 +117,7 @@ fn benches(c: &mut Criterion) {
         },
     );
     // Criterion reports means; the bound is on the 99th percentile of single calls.
-    let mut card = FeatureBuilder::new();
+    let mut card = FeatureBuilder::with_risk(risk);
     let mut times: Vec<u64> = (0..200_000)
         .map(|n| {
             let started = std::time::Instant::now();

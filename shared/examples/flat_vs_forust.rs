@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use forust_ml::Matrix;
-use fraud_core::model::{GbdtModel, GbdtParams};
-use fraud_core::train::load_training_data;
+use fraud_core::model::GbdtModel;
+use fraud_core::train::{TrainConfig, load_training_data, prepare};
 use fraud_core::{N_FEATURES, ReadMode};
 
 fn main() {
@@ -15,14 +15,16 @@ fn main() {
         .nth(1)
         .expect("usage: flat_vs_forust TRAIN.csv[.zst]");
     let data = load_training_data(path.as_ref(), ReadMode::Strict, &|_| {}).expect("training data");
-    let n_fit = data.dataset.n_rows() * 85 / 100;
-    let fit = data.dataset.slice(0..n_fit);
-    let rows = data
-        .dataset
-        .slice(n_fit..data.dataset.n_rows().min(n_fit + 20_000));
-    let params = GbdtParams::default();
-    let booster = GbdtModel::fit_booster(&fit, &params).expect("fit");
-    let flat = GbdtModel::from_booster(&booster, params.fraud_weight).expect("flatten");
+    let config = TrainConfig::default();
+    let prepared = prepare(&data, &config).expect("features");
+    let fit = &prepared.fit_set;
+    let rows = prepared
+        .valid_set
+        .slice(0..prepared.valid_set.n_rows().min(20_000));
+    let params = config.gbdt;
+    let all: Vec<usize> = (0..N_FEATURES).collect();
+    let booster = GbdtModel::fit_booster(fit, &all, &params).expect("fit");
+    let flat = GbdtModel::from_booster(&booster, &all, &params).expect("flatten");
     let n = rows.n_rows();
     let gathered: Vec<_> = (0..n).map(|i| rows.row(i)).collect();
 
@@ -54,6 +56,6 @@ fn main() {
     println!("flat trees:        {flat_us:.2} us/row; model bincode {flat_bytes} bytes");
     println!(
         "mean log-odds difference: {:.2e}",
-        ((theirs - ours - n as f64 * params.fraud_weight.ln()) / n as f64).abs()
+        ((theirs - ours + n as f64 * (flat.offset - booster.base_score)) / n as f64).abs()
     );
 }

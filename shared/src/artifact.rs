@@ -12,13 +12,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, Result};
-use crate::features::{FEATURE_NAMES, FEATURE_SET_VERSION, feature_hash_of, feature_set_hash};
+use crate::features::{
+    FEATURE_NAMES, FEATURE_SET_VERSION, FeatureBuilder, feature_hash_of, feature_set_hash,
+};
 use crate::metrics::Metrics;
-use crate::model::{ForestParams, GbdtParams, LogisticParams, Model, ModelKind};
+use crate::model::{CardRiskModel, ForestParams, GbdtParams, LogisticParams, Model, ModelKind};
 use crate::stats::FeatureStats;
 
 pub const MAGIC: &[u8; 8] = b"FRAUDMDL";
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 const HEADER_LEN: usize = 8 + 2 + 8;
 const CHECKSUM_LEN: usize = 32;
 
@@ -62,6 +64,8 @@ pub struct TrainingSummary {
     pub rows: u64,
     pub frauds: u64,
     pub fit_rows: u64,
+    /// Fit rows the final model was fitted on, after negative downsampling.
+    pub fit_sample_rows: u64,
     pub validation_rows: u64,
     /// Rows skipped as malformed by a lenient read.
     pub skipped_rows: u64,
@@ -85,11 +89,16 @@ pub struct Artifact {
     pub threshold: f64,
     /// Metrics of the model on the time-ordered validation slice at `threshold`.
     pub validation: Metrics,
-    /// Per-feature statistics of the fit slice, in feature order.
+    /// Per-feature statistics of the validation slice (the latest training rows, at their
+    /// true class mix), in feature order: what drift is measured against.
     pub reference: Vec<FeatureStats>,
     pub params: ModelParams,
+    /// Hyper-parameters of the first stage.
+    pub card_risk_params: GbdtParams,
     pub training: TrainingSummary,
     pub crate_version: String,
+    /// The first stage, whose scores the card histories remember (see [`CardRiskModel`]).
+    pub card_risk: CardRiskModel,
     pub model: Model,
 }
 
@@ -101,9 +110,10 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
-/// The version id of a fitted model: its kind and a hash of its encoded form.
-pub fn model_version_of(model: &Model) -> String {
-    let bytes = bincode::serde::encode_to_vec(model, bincode_config()).unwrap_or_default();
+/// The version id of a fitted model: its kind and a hash of its encoded form with its first stage.
+pub fn model_version_of(card_risk: &CardRiskModel, model: &Model) -> String {
+    let bytes =
+        bincode::serde::encode_to_vec((card_risk, model), bincode_config()).unwrap_or_default();
     format!(
         "{}-{}",
         model.kind().as_str(),
@@ -199,8 +209,9 @@ impl Artifact {
         }
         artifact.check_features(source_name)?;
         artifact
-            .model
+            .card_risk
             .validate()
+            .and_then(|()| artifact.model.validate())
             .map_err(|reason| CoreError::CorruptModel {
                 source_name: name(),
                 reason,
@@ -240,6 +251,12 @@ impl Artifact {
             build_hash,
             detail,
         })
+    }
+
+    /// Empty card histories that remember this model's first-stage risks: the batch path's
+    /// features for this model.
+    pub fn feature_builder(&self) -> FeatureBuilder<'_> {
+        FeatureBuilder::with_risk(&self.card_risk)
     }
 
     /// Reads and checks a model file.

@@ -83,6 +83,208 @@ impl Metrics {
     }
 }
 
+/// The cards of a day a fraud team checks in [`ValueMetrics::card_precision_at_100`].
+pub const CARD_PRECISION_K: usize = 100;
+
+/// What a labelled evaluation means in money and in investigators' work, at the model's
+/// threshold (a score at or above it is a decline). Row counts weigh a $2 fraud like a $2,000
+/// one and a customer with one transaction like one with fifty; these do not. Card numbers are
+/// only used, in memory, to group rows: none is kept here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueMetrics {
+    /// Sum of `amt` over the fraud rows: the money at stake.
+    pub fraud_dollars: f64,
+    /// Sum of `amt` over the declined fraud rows: the loss prevented.
+    pub fraud_dollars_caught: f64,
+    /// `fraud_dollars_caught / fraud_dollars` (0 without fraud): recall weighted by amount, the
+    /// share of the fraud loss the model stops.
+    pub value_detection_rate: f64,
+    /// Sum of `amt` over the declined legitimate rows: good customers' spend turned away.
+    pub good_dollars_declined: f64,
+    /// Declined legitimate rows / legitimate rows (0 without any): how often a good customer is
+    /// refused, the cost that drives card holders to another card.
+    pub false_decline_rate: f64,
+    /// Recall at the best threshold whose false-positive rate is at most 0.1 % (NaN without
+    /// fraud): the tight operating point issuers run at, where 1 % FPR is far too many declines.
+    pub recall_at_0_1pct_fpr: f64,
+    /// CP@100 of Le Borgne et al.'s fraud-detection handbook: each day (UTC day of `unix_time`),
+    /// the 100 cards with the highest score that day (a card's score is its highest transaction
+    /// score of the day; ties by card number), and the share of them with a fraud that day;
+    /// averaged over days (0 without any). What a team that can check 100 cards a day finds.
+    /// A day with fewer than 100 cards counts the share of the cards it has (the handbook
+    /// divides by 100 regardless).
+    pub card_precision_at_100: f64,
+    /// The days averaged in `card_precision_at_100`.
+    pub card_precision_days: u64,
+}
+
+impl ValueMetrics {
+    /// The value metrics of labelled rows (`labels` 0/1, `scores`, `amounts` in dollars, card
+    /// ids, days since the epoch: one entry per row in each) at `threshold`.
+    pub fn compute(
+        labels: &[u8],
+        scores: &[f64],
+        amounts: &[f64],
+        cards: &[u64],
+        days: &[i64],
+        threshold: f64,
+    ) -> Self {
+        Self::build(labels, scores, amounts, cards, days, |i| {
+            scores[i] >= threshold
+        })
+    }
+
+    /// The same with the decisions actually taken (`declined`, one per row) in place of a
+    /// threshold: the monitoring report reads them from a predictions file.
+    pub fn with_decisions(
+        labels: &[u8],
+        scores: &[f64],
+        amounts: &[f64],
+        cards: &[u64],
+        days: &[i64],
+        declined: &[bool],
+    ) -> Self {
+        assert_eq!(labels.len(), declined.len(), "one decision per label");
+        Self::build(labels, scores, amounts, cards, days, |i| declined[i])
+    }
+
+    fn build(
+        labels: &[u8],
+        scores: &[f64],
+        amounts: &[f64],
+        cards: &[u64],
+        days: &[i64],
+        declined: impl Fn(usize) -> bool,
+    ) -> Self {
+        let n = labels.len();
+        assert!(
+            [scores.len(), amounts.len(), cards.len(), days.len()]
+                .iter()
+                .all(|&len| len == n),
+            "one score, amount, card and day per label"
+        );
+        // Amounts carry two decimals: summed in whole cents, the totals are exact and do not
+        // depend on the order of the rows.
+        let cents = |i: usize| (amounts[i] * 100.0).round() as i64;
+        let (mut fraud, mut caught, mut good_declined) = (0i64, 0i64, 0i64);
+        let (mut legit_rows, mut legit_declined) = (0u64, 0u64);
+        for (i, &label) in labels.iter().enumerate() {
+            let d = declined(i);
+            if label == 1 {
+                fraud += cents(i);
+                if d {
+                    caught += cents(i);
+                }
+            } else {
+                legit_rows += 1;
+                if d {
+                    legit_declined += 1;
+                    good_declined += cents(i);
+                }
+            }
+        }
+        let (card_precision_at_100, card_precision_days) =
+            card_precision_at_k(labels, scores, cards, days, CARD_PRECISION_K);
+        ValueMetrics {
+            fraud_dollars: fraud as f64 / 100.0,
+            fraud_dollars_caught: caught as f64 / 100.0,
+            value_detection_rate: if fraud == 0 {
+                0.0
+            } else {
+                caught as f64 / fraud as f64
+            },
+            good_dollars_declined: good_declined as f64 / 100.0,
+            false_decline_rate: ratio(legit_declined, legit_rows),
+            recall_at_0_1pct_fpr: Curve::new(labels, scores).recall_at_fpr(0.001),
+            card_precision_at_100,
+            card_precision_days,
+        }
+    }
+
+    /// Every figure by its `metrics.json` name (for run records and experiment logs).
+    pub fn named(&self) -> [(&'static str, f64); 8] {
+        [
+            ("fraud_dollars", self.fraud_dollars),
+            ("fraud_dollars_caught", self.fraud_dollars_caught),
+            ("value_detection_rate", self.value_detection_rate),
+            ("good_dollars_declined", self.good_dollars_declined),
+            ("false_decline_rate", self.false_decline_rate),
+            ("recall_at_0_1pct_fpr", self.recall_at_0_1pct_fpr),
+            ("card_precision_at_100", self.card_precision_at_100),
+            ("card_precision_days", self.card_precision_days as f64),
+        ]
+    }
+}
+
+/// Card precision top-`k` averaged over days, and the number of days (see
+/// [`ValueMetrics::card_precision_at_100`]); `(0, 0)` without rows.
+pub fn card_precision_at_k(
+    labels: &[u8],
+    scores: &[f64],
+    cards: &[u64],
+    days: &[i64],
+    k: usize,
+) -> (f64, u64) {
+    assert!(
+        [scores.len(), cards.len(), days.len()]
+            .iter()
+            .all(|&len| len == labels.len()),
+        "one score, card and day per label"
+    );
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_unstable_by_key(|&i| (days[i], cards[i]));
+    // The cards of one day: (day score, card, a fraud that day).
+    let mut day_cards: Vec<(f64, u64, bool)> = Vec::new();
+    let (mut sum, mut n_days) = (0.0, 0u64);
+    let mut start = 0;
+    while start < order.len() {
+        let day = days[order[start]];
+        let end = start + order[start..].partition_point(|&i| days[i] == day);
+        day_cards.clear();
+        for &i in &order[start..end] {
+            let fraud = labels[i] == 1;
+            match day_cards.last_mut() {
+                Some(last) if last.1 == cards[i] => {
+                    last.0 = last.0.max(scores[i]);
+                    last.2 |= fraud;
+                }
+                _ => day_cards.push((scores[i], cards[i], fraud)),
+            }
+        }
+        day_cards.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let top = &day_cards[..k.min(day_cards.len())];
+        sum += ratio(top.iter().filter(|c| c.2).count() as u64, top.len() as u64);
+        n_days += 1;
+        start = end;
+    }
+    if n_days == 0 {
+        (0.0, 0)
+    } else {
+        (sum / n_days as f64, n_days)
+    }
+}
+
+/// Whole dollars with thousands separators: `$1,289,292`.
+pub fn format_dollars(amount: f64) -> String {
+    if !amount.is_finite() {
+        return "–".into();
+    }
+    let whole = amount.abs().round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 2);
+    if amount.round() < 0.0 {
+        out.push('-');
+    }
+    out.push('$');
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A point of the ROC and precision-recall curves: flagging every score at or above `threshold`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
@@ -260,6 +462,123 @@ mod tests {
         assert!(c.auc_roc().is_nan() && c.average_precision().is_nan());
         let m = Metrics::compute(&[], &[], 0.5);
         assert_eq!(m.rows, 0);
+    }
+
+    #[test]
+    fn dollar_metrics_count_declined_amounts_by_class() {
+        let labels = [1, 1, 0, 0, 0, 1];
+        let scores = [0.9, 0.2, 0.8, 0.1, 0.5, 0.5];
+        let amounts = [100.10, 50.25, 20.00, 5.55, 7.45, 0.01];
+        let (cards, days) = ([1, 2, 3, 4, 5, 6], [0; 6]);
+        let v = ValueMetrics::compute(&labels, &scores, &amounts, &cards, &days, 0.5);
+        // Declined: rows 0 and 5 (fraud, $100.10 + $0.01), rows 2 and 4 (legit, $20 + $7.45).
+        assert_eq!(v.fraud_dollars, 150.36);
+        assert_eq!(v.fraud_dollars_caught, 100.11);
+        assert_eq!(v.value_detection_rate, 10_011.0 / 15_036.0);
+        assert_eq!(v.good_dollars_declined, 27.45);
+        assert_eq!(v.false_decline_rate, 2.0 / 3.0);
+        // Three legitimate rows: 0.1 % of them is no false positive at all, so the threshold
+        // stops at 0.9 (one fraud of three).
+        assert_eq!(v.recall_at_0_1pct_fpr, 1.0 / 3.0);
+        // One day, six cards, fewer than 100: the share of all six (three are fraud).
+        assert_eq!((v.card_precision_at_100, v.card_precision_days), (0.5, 1));
+        let declined = scores.map(|p| p >= 0.5);
+        assert_eq!(
+            ValueMetrics::with_decisions(&labels, &scores, &amounts, &cards, &days, &declined),
+            v
+        );
+        let named = v.named();
+        assert_eq!(named.len(), 8);
+        assert!(named.contains(&("value_detection_rate", v.value_detection_rate)));
+        assert!(named.contains(&("card_precision_days", 1.0)));
+    }
+
+    #[test]
+    fn without_fraud_or_rows_the_rates_are_zero_not_a_panic() {
+        let v = ValueMetrics::compute(
+            &[0, 0, 0],
+            &[0.9, 0.1, 0.2],
+            &[10.0, 20.0, 30.0],
+            &[7, 7, 8],
+            &[4, 5, 5],
+            0.5,
+        );
+        assert_eq!((v.fraud_dollars, v.fraud_dollars_caught), (0.0, 0.0));
+        assert_eq!(v.value_detection_rate, 0.0);
+        assert_eq!(
+            (v.good_dollars_declined, v.false_decline_rate),
+            (10.0, 1.0 / 3.0)
+        );
+        // Like recall_at_1pct_fpr: no recall without fraud.
+        assert!(v.recall_at_0_1pct_fpr.is_nan());
+        assert_eq!((v.card_precision_at_100, v.card_precision_days), (0.0, 2));
+        let v = ValueMetrics::compute(&[], &[], &[], &[], &[], 0.5);
+        assert_eq!(
+            (
+                v.value_detection_rate,
+                v.false_decline_rate,
+                v.card_precision_at_100,
+                v.card_precision_days
+            ),
+            (0.0, 0.0, 0.0, 0)
+        );
+        // Only frauds: no legitimate row to decline.
+        let v = ValueMetrics::compute(&[1], &[0.7], &[5.0], &[1], &[0], 0.5);
+        assert_eq!((v.value_detection_rate, v.false_decline_rate), (1.0, 0.0));
+    }
+
+    #[test]
+    fn card_precision_ranks_cards_by_their_highest_score_of_the_day() {
+        // (label, score, card, day), in no particular order.
+        let rows = [
+            (0, 0.2, 10, 1),
+            (1, 0.3, 10, 0), // card 10 on day 0: a fraud, and a legitimate row at 0.9 below
+            (0, 0.9, 20, 0), // card 20 ties card 10's day score: card 10 ranks first
+            (1, 0.1, 5, 0),
+            (0, 0.9, 10, 0),
+            (0, 0.6, 7, 1), // day 1: no fraud at all
+        ];
+        let labels = rows.map(|r| r.0);
+        let scores = rows.map(|r| r.1);
+        let cards = rows.map(|r| r.2);
+        let days = rows.map(|r| r.3);
+        let cp = |k| card_precision_at_k(&labels, &scores, &cards, &days, k);
+        // Day 0 ranks 10 (0.9, fraud), 20 (0.9), 5 (0.1, fraud); day 1 has no fraud card.
+        assert_eq!(cp(1), ((1.0 + 0.0) / 2.0, 2));
+        assert_eq!(cp(2), ((0.5 + 0.0) / 2.0, 2));
+        // Fewer cards than k: the share of the cards there are.
+        assert_eq!(cp(100), ((2.0 / 3.0 + 0.0) / 2.0, 2));
+        let amounts = [1.0; 6];
+        let v = ValueMetrics::compute(&labels, &scores, &amounts, &cards, &days, 0.5);
+        assert_eq!((v.card_precision_at_100, v.card_precision_days), cp(100));
+    }
+
+    #[test]
+    fn card_precision_at_100_takes_the_100_highest_cards_with_ties_by_card() {
+        // One day of 150 cards: card c scores c / 150 and is a fraud card when c % 5 == 0, except
+        // that card 49 ties card 50. The top 100 are cards 51..=149 (19 fraud cards: 55, ..., 145)
+        // and card 49, which wins the tie for the last place against card 50 (a fraud card).
+        let cards: Vec<u64> = (0..150).collect();
+        let scores: Vec<f64> = cards
+            .iter()
+            .map(|&c| if c == 49 { 50.0 } else { c as f64 } / 150.0)
+            .collect();
+        let labels: Vec<u8> = cards.iter().map(|&c| u8::from(c % 5 == 0)).collect();
+        let days = vec![18_000; 150];
+        let amounts = vec![1.0; 150];
+        let v = ValueMetrics::compute(&labels, &scores, &amounts, &cards, &days, 2.0);
+        assert_eq!((v.card_precision_at_100, v.card_precision_days), (0.19, 1));
+        assert_eq!((v.fraud_dollars, v.fraud_dollars_caught), (30.0, 0.0));
+    }
+
+    #[test]
+    fn dollars_are_whole_with_thousands_separators() {
+        assert_eq!(format_dollars(1_289_292.4), "$1,289,292");
+        assert_eq!(format_dollars(37_525.0), "$37,525");
+        assert_eq!(format_dollars(999.5), "$1,000");
+        assert_eq!(format_dollars(0.2), "$0");
+        assert_eq!(format_dollars(-1_234.0), "-$1,234");
+        assert_eq!(format_dollars(f64::NAN), "–");
     }
 
     #[test]

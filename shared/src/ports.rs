@@ -552,11 +552,12 @@ mod tests {
     }
 
     fn score(state: &mut CardState) -> Vec<u8> {
-        let h = state.observe(&CardEvent {
+        let event = CardEvent {
             unix_time: 1_325_376_000 + state.count() as i64 * 60,
             amount_cents: 100,
             category: Category::Home,
-        });
+        };
+        let h = state.observe(&event, |_| 0);
         format!("{}", h.counts[0]).into_bytes()
     }
 

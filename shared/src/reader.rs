@@ -186,16 +186,282 @@ fn parse_row(
     Ok(txn)
 }
 
+/// Bytes of CSV handed to one parse job; about 4,000 Kaggle rows.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Whole records of the file, with the file line of the first.
+struct Chunk {
+    bytes: Vec<u8>,
+    first_line: u64,
+}
+
+/// A read failure, with the line the read had reached.
+struct ReadFailure {
+    error: std::io::Error,
+    line: u64,
+}
+
+/// Cuts a byte stream into chunks of whole records: a chunk ends after a line end that is not
+/// inside a quoted field (an even number of quotes before it; `""` escapes count twice).
+struct Chunker {
+    stream: Box<dyn BufRead + Send>,
+    pending: Vec<u8>,
+    next_line: u64,
+    failure: Option<std::io::Error>,
+    eof: bool,
+}
+
+impl Chunker {
+    /// The end (after its line end) of the last complete record in `buf`.
+    fn last_record_end(buf: &[u8]) -> Option<usize> {
+        let mut quotes_after = 0usize;
+        let total = buf.iter().filter(|&&b| b == b'"').count();
+        for i in (0..buf.len()).rev() {
+            match buf[i] {
+                b'"' => quotes_after += 1,
+                b'\n' if (total - quotes_after).is_multiple_of(2) => return Some(i + 1),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The end (after its line end) of the first record of `buf`.
+    fn first_record_end(buf: &[u8]) -> Option<usize> {
+        let mut quoted = false;
+        for (i, &b) in buf.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b'\n' if !quoted => return Some(i + 1),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Reads until `pending` holds at least `want` bytes or the stream ends or fails, straight
+    /// into `pending` (a decompressor writes there directly).
+    fn fill(&mut self, want: usize) {
+        if self.pending.len() >= want || self.eof || self.failure.is_some() {
+            return;
+        }
+        let missing = (want - self.pending.len()) as u64;
+        match (&mut self.stream)
+            .take(missing)
+            .read_to_end(&mut self.pending)
+        {
+            Ok(n) if (n as u64) < missing => self.eof = true,
+            Ok(_) => {}
+            Err(e) => self.failure = Some(e),
+        }
+    }
+
+    fn take(&mut self, end: usize) -> Chunk {
+        let rest = self.pending.split_off(end);
+        let bytes = std::mem::replace(&mut self.pending, rest);
+        let first_line = self.next_line;
+        self.next_line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        Chunk { bytes, first_line }
+    }
+
+    fn fail(&mut self) -> Option<Result<Chunk, ReadFailure>> {
+        let error = self.failure.take()?;
+        self.eof = true;
+        self.pending.clear();
+        Some(Err(ReadFailure {
+            error,
+            line: self.next_line,
+        }))
+    }
+
+    /// The header: the first record that is not an empty line (the csv crate skips those too);
+    /// `None` for a stream with none.
+    fn header(&mut self) -> Result<Option<Chunk>, ReadFailure> {
+        loop {
+            let mut want = 64 << 10;
+            let end = loop {
+                self.fill(want);
+                if let Some(end) = Self::first_record_end(&self.pending) {
+                    break Some(end);
+                }
+                if let Some(Err(failure)) = self.fail() {
+                    return Err(failure);
+                }
+                if self.eof {
+                    break (!self.pending.is_empty()).then_some(self.pending.len());
+                }
+                want *= 2;
+            };
+            let Some(end) = end else { return Ok(None) };
+            let record = self.take(end);
+            if record.bytes.iter().any(|&b| b != b'\r' && b != b'\n') {
+                return Ok(Some(record));
+            }
+        }
+    }
+
+    /// The next chunk of whole records; at the end of the stream, whatever is left (a last line
+    /// without a line end). Records read before a failure come first, then the failure.
+    fn next_chunk(&mut self) -> Option<Result<Chunk, ReadFailure>> {
+        let mut want = CHUNK_BYTES;
+        loop {
+            self.fill(want);
+            if self.pending.len() >= want || self.failure.is_some() {
+                if let Some(end) = Self::last_record_end(&self.pending) {
+                    return Some(Ok(self.take(end)));
+                }
+                if self.failure.is_some() {
+                    return self.fail();
+                }
+                want *= 2; // one record longer than a chunk, or an unbalanced quote
+            } else if self.eof {
+                let end = self.pending.len();
+                return (end > 0).then(|| Ok(self.take(end)));
+            }
+        }
+    }
+}
+
+/// What a parse job needs to turn a chunk into rows.
+struct ParseContext {
+    columns: ColumnMap,
+    /// CRLF files: the csv crate dates every record after a reader's first one line early.
+    crlf: bool,
+    source_name: String,
+}
+
+/// One parsed row: its line, its fields when kept, and the transaction or its problem.
+struct Parsed {
+    line: u64,
+    record: Option<csv::StringRecord>,
+    result: Result<Transaction>,
+}
+
+fn parse_chunk(chunk: &Chunk, ctx: &ParseContext, keep_records: bool) -> Vec<Parsed> {
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(&chunk.bytes[..]);
+    let line_of =
+        |csv_line: u64, k: usize| chunk.first_line - 1 + csv_line + u64::from(ctx.crlf && k > 0);
+    let mut rows = Vec::with_capacity(chunk.bytes.len() / 200);
+    let mut record = csv::StringRecord::new();
+    loop {
+        let k = rows.len();
+        let guess = line_of(csv.position().line(), k);
+        match csv.read_record(&mut record) {
+            Ok(false) => return rows,
+            Ok(true) => {
+                let line = record.position().map_or(guess, |p| line_of(p.line(), k));
+                let result =
+                    parse_row(&record, &ctx.columns).map_err(|problem| CoreError::BadRow {
+                        source_name: ctx.source_name.clone(),
+                        line,
+                        problem,
+                    });
+                rows.push(Parsed {
+                    line,
+                    record: keep_records.then(|| record.clone()),
+                    result,
+                });
+            }
+            Err(e) => {
+                let line = e.position().map_or(guess, |p| line_of(p.line(), k));
+                rows.push(Parsed {
+                    line,
+                    record: None,
+                    result: Err(csv_error(&ctx.source_name, e, line)),
+                });
+            }
+        }
+    }
+}
+
+/// Chunks parsed on the rayon pool, ahead of the consumer and handed over in file order; the
+/// stream is read and cut into chunks on a thread of its own.
+struct Pipeline {
+    chunks: std::sync::mpsc::Receiver<Result<Chunk, ReadFailure>>,
+    parsing: std::collections::VecDeque<std::sync::mpsc::Receiver<Vec<Parsed>>>,
+    input_done: bool,
+    failure: Option<ReadFailure>,
+    ctx: Arc<ParseContext>,
+}
+
+impl Pipeline {
+    fn start(mut chunker: Chunker, ctx: Arc<ParseContext>) -> Self {
+        let (send, chunks) = std::sync::mpsc::sync_channel(2);
+        std::thread::spawn(move || {
+            while let Some(chunk) = chunker.next_chunk() {
+                if send.send(chunk).is_err() {
+                    break; // the reader was dropped
+                }
+            }
+        });
+        Pipeline {
+            chunks,
+            parsing: std::collections::VecDeque::new(),
+            input_done: false,
+            failure: None,
+            ctx,
+        }
+    }
+
+    fn dispatch(&mut self, chunk: Chunk) {
+        let (send, parsed) = std::sync::mpsc::sync_channel(1);
+        let ctx = Arc::clone(&self.ctx);
+        rayon::spawn(move || {
+            let _ = send.send(parse_chunk(&chunk, &ctx, false));
+        });
+        self.parsing.push_back(parsed);
+    }
+
+    fn next(&mut self) -> Option<Result<Vec<Parsed>, ReadFailure>> {
+        // Enough parsed ahead to cover a scoring batch (tens of thousands of rows), so parsing
+        // overlaps the consumer's work instead of waiting for it.
+        let in_flight = 8 * rayon::current_num_threads().max(2);
+        while !self.input_done && self.parsing.len() < in_flight {
+            let chunk = if self.parsing.is_empty() {
+                self.chunks.recv().ok()
+            } else {
+                match self.chunks.try_recv() {
+                    Ok(chunk) => Some(chunk),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+                }
+            };
+            match chunk {
+                Some(Ok(chunk)) => self.dispatch(chunk),
+                Some(Err(failure)) => {
+                    self.failure = Some(failure);
+                    self.input_done = true;
+                }
+                None => self.input_done = true,
+            }
+        }
+        match self.parsing.pop_front() {
+            Some(parsed) => Some(Ok(parsed.recv().expect("a parse job answers"))),
+            None => self.failure.take().map(Err),
+        }
+    }
+}
+
+enum Source {
+    /// Chunks parsed on the calling thread, fields kept for [`TransactionReader::current_record`].
+    Inline(Chunker),
+    Parallel(Pipeline),
+    /// Handed over to [`TransactionReader::parallel`].
+    Moved,
+}
+
 /// Reads transactions one at a time from a Kaggle-layout CSV stream.
 pub struct TransactionReader {
-    csv: csv::Reader<Box<dyn BufRead + Send>>,
-    columns: ColumnMap,
+    source: Source,
+    ctx: Arc<ParseContext>,
     header: csv::StringRecord,
-    /// Added to the csv crate's line numbers (1 for CRLF files, see `from_reader`).
-    line_offset: u64,
-    source_name: String,
     mode: ReadMode,
+    current: std::vec::IntoIter<Parsed>,
     record: csv::StringRecord,
+    line: u64,
     rows_read: u64,
     skipped: u64,
     issues: Vec<RowIssue>,
@@ -206,7 +472,7 @@ pub struct TransactionReader {
 impl std::fmt::Debug for TransactionReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TransactionReader")
-            .field("source_name", &self.source_name)
+            .field("source_name", &self.ctx.source_name)
             .field("rows_read", &self.rows_read)
             .finish_non_exhaustive()
     }
@@ -236,30 +502,34 @@ impl TransactionReader {
         let head = buffered
             .fill_buf()
             .map_err(|e| CoreError::io(&source_name, e))?;
-        let mut stream: Box<dyn BufRead + Send> = if head.starts_with(&ZSTD_MAGIC) {
+        let stream: Box<dyn BufRead + Send> = if head.starts_with(&ZSTD_MAGIC) {
             let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
                 .map_err(|e| CoreError::io(&source_name, e))?;
             Box::new(BufReader::with_capacity(1 << 16, decoder))
         } else {
             Box::new(buffered)
         };
-        // The csv crate starts a CRLF record's line count before the LF of the line above it,
-        // one line early: detect CRLF files from their first line and correct.
-        let first_chunk = stream
-            .fill_buf()
-            .map_err(|e| read_failed(&source_name, &e, 1))?;
-        let crlf = first_chunk
-            .iter()
-            .position(|&b| b == b'\n')
-            .is_some_and(|i| i > 0 && first_chunk[i - 1] == b'\r');
-        let mut csv = csv::ReaderBuilder::new()
+        let mut chunker = Chunker {
+            stream,
+            pending: Vec::new(),
+            next_line: 1,
+            failure: None,
+            eof: false,
+        };
+        let header_chunk = chunker
+            .header()
+            .map_err(|f| read_failed(&source_name, &f.error, f.line))?
+            .ok_or_else(|| CoreError::EmptyFile {
+                source_name: source_name.clone(),
+            })?;
+        let crlf = header_chunk.bytes.ends_with(b"\r\n");
+        let mut header = csv::StringRecord::new();
+        csv::ReaderBuilder::new()
             .flexible(true)
-            .has_headers(true)
-            .from_reader(stream);
-        let header = csv
-            .headers()
-            .map_err(|e| csv_error(&source_name, e, 1, 0))?
-            .clone();
+            .has_headers(false)
+            .from_reader(&header_chunk.bytes[..])
+            .read_record(&mut header)
+            .map_err(|e| csv_error(&source_name, e, header_chunk.first_line))?;
         if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
             return Err(CoreError::EmptyFile { source_name });
         }
@@ -268,13 +538,17 @@ impl TransactionReader {
             reason,
         })?;
         Ok(TransactionReader {
-            csv,
-            columns,
+            source: Source::Inline(chunker),
+            ctx: Arc::new(ParseContext {
+                columns,
+                crlf,
+                source_name,
+            }),
             header,
-            line_offset: u64::from(crlf),
-            source_name,
             mode,
+            current: Vec::new().into_iter(),
             record: csv::StringRecord::new(),
+            line: 1,
             rows_read: 0,
             skipped: 0,
             issues: Vec::new(),
@@ -283,9 +557,19 @@ impl TransactionReader {
         })
     }
 
+    /// Parses rows on every core, ahead of the consumer (reading, decompression and cutting on a
+    /// thread of their own); rows still come in file order with the same errors. The raw fields
+    /// are then not kept: [`Self::current_record`] and [`Self::current_field`] answer empty.
+    pub fn parallel(mut self) -> Self {
+        if let Source::Inline(chunker) = std::mem::replace(&mut self.source, Source::Moved) {
+            self.source = Source::Parallel(Pipeline::start(chunker, Arc::clone(&self.ctx)));
+        }
+        self
+    }
+
     /// The name used in error messages.
     pub fn source_name(&self) -> &str {
-        &self.source_name
+        &self.ctx.source_name
     }
 
     /// The position of a column by header name, for columns beyond the transaction's (the
@@ -299,7 +583,7 @@ impl TransactionReader {
         &self.header
     }
 
-    /// The raw fields of the row most recently returned.
+    /// The raw fields of the row most recently returned (empty after [`Self::parallel`]).
     pub fn current_record(&self) -> &csv::StringRecord {
         &self.record
     }
@@ -311,14 +595,12 @@ impl TransactionReader {
 
     /// The file line of the row most recently returned (1 = the header).
     pub fn current_line(&self) -> u64 {
-        self.record
-            .position()
-            .map_or(0, |p| p.line() + self.line_offset)
+        self.line
     }
 
     /// Whether the file has an `is_fraud` column.
     pub fn has_labels(&self) -> bool {
-        self.columns.has_labels()
+        self.ctx.columns.has_labels()
     }
 
     /// Rows returned so far.
@@ -341,36 +623,37 @@ impl TransactionReader {
         self.bytes.clone()
     }
 
+    fn next_chunk(&mut self) -> Option<Result<Vec<Parsed>, ReadFailure>> {
+        match &mut self.source {
+            Source::Inline(chunker) => Some(
+                chunker
+                    .next_chunk()?
+                    .map(|chunk| parse_chunk(&chunk, &self.ctx, true)),
+            ),
+            Source::Parallel(pipeline) => pipeline.next(),
+            Source::Moved => None,
+        }
+    }
+
     /// The next row, or a row-level error (always returned, whatever the mode). `None` at the end.
     pub fn next_row(&mut self) -> Option<Result<Transaction>> {
-        if self.done {
-            return None;
-        }
-        let line = self.csv.position().line() + self.line_offset;
-        match self.csv.read_record(&mut self.record) {
-            Ok(false) => {
-                self.done = true;
-                None
+        loop {
+            if let Some(parsed) = self.current.next() {
+                self.line = parsed.line;
+                self.record = parsed.record.unwrap_or_default();
+                return Some(parsed.result);
             }
-            Ok(true) => {
-                let line = self
-                    .record
-                    .position()
-                    .map_or(line, |p| p.line() + self.line_offset);
-                Some(
-                    parse_row(&self.record, &self.columns).map_err(|problem| CoreError::BadRow {
-                        source_name: self.source_name.clone(),
-                        line,
-                        problem,
-                    }),
-                )
+            if self.done {
+                return None;
             }
-            Err(e) => {
-                let error = csv_error(&self.source_name, e, line, self.line_offset);
-                if !error.is_row_error() {
+            match self.next_chunk() {
+                Some(Ok(rows)) => self.current = rows.into_iter(),
+                Some(Err(failure)) => {
                     self.done = true;
+                    let name = &self.ctx.source_name;
+                    return Some(Err(read_failed(name, &failure.error, failure.line)));
                 }
-                Some(Err(error))
+                None => self.done = true,
             }
         }
     }
@@ -396,6 +679,7 @@ impl Iterator for TransactionReader {
                 }
                 Err(e) => {
                     self.done = true;
+                    self.current = Vec::new().into_iter();
                     return Some(Err(e));
                 }
             }
@@ -403,8 +687,8 @@ impl Iterator for TransactionReader {
     }
 }
 
-fn csv_error(source_name: &str, error: csv::Error, line: u64, line_offset: u64) -> CoreError {
-    let line = error.position().map_or(line, |p| p.line() + line_offset);
+/// A csv error of the record at `line`: in memory, only invalid UTF-8 or an I/O failure.
+fn csv_error(source_name: &str, error: csv::Error, line: u64) -> CoreError {
     match error.into_kind() {
         csv::ErrorKind::Io(e) => read_failed(source_name, &e, line),
         csv::ErrorKind::Utf8 { err, .. } => CoreError::BadRow {

@@ -1,6 +1,8 @@
-//! Batch scoring of a transaction stream with one model: features in arrival order through the
-//! per-card history, predictions in parallel chunks, results handed back in input order.
-//! Memory stays flat in the file size apart from one score and label per labelled row.
+//! Batch scoring of a transaction stream: rows parsed ahead on every core, features in arrival
+//! order per card (the cards' shards worked in parallel, each model's first stage remembered in
+//! its own card histories), predictions in parallel, results handed back in input order.
+//! Memory stays flat in the file size apart from a few numbers per labelled row (label, amount,
+//! card, day, and one score per model) for the metrics.
 
 use std::io::Write;
 
@@ -10,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Artifact;
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureBuilder, FeatureInput, FeatureVector};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ValueMetrics};
 use crate::reader::{RowIssue, TransactionReader};
 use crate::schema::Transaction;
 
-const CHUNK: usize = 8192;
+const CHUNK: usize = 32_768;
 
 /// One scored transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +26,7 @@ pub struct Decision {
     pub fraud: bool,
 }
 
-/// Totals of a scoring run; `metrics` when every scored row had a label.
+/// Totals of a scoring run; `metrics` and `value` when every scored row had a label.
 #[derive(Debug, Clone)]
 pub struct ScoreSummary {
     pub rows: u64,
@@ -32,15 +34,32 @@ pub struct ScoreSummary {
     pub unlabeled_rows: u64,
     pub predicted_frauds: u64,
     pub metrics: Option<Metrics>,
+    /// The dollar and card view of the same rows at the same threshold.
+    pub value: Option<ValueMetrics>,
 }
 
-/// Adds every row of `reader` to the card histories without scoring (`--history`).
-pub fn replay_history(reader: &mut TransactionReader, builder: &mut FeatureBuilder) -> Result<u64> {
+/// Adds every row of `reader` to the card histories without scoring (`--history`), one builder
+/// per model.
+pub fn replay_history(
+    reader: &mut TransactionReader,
+    builders: &mut [FeatureBuilder<'_>],
+) -> Result<u64> {
     let mut rows = 0;
+    let mut chunk: Vec<FeatureInput> = Vec::with_capacity(CHUNK);
+    let mut flush = |chunk: &mut Vec<FeatureInput>| {
+        for builder in builders.iter_mut() {
+            builder.next_batch(chunk);
+        }
+        chunk.clear();
+    };
     for txn in reader.by_ref() {
-        builder.record(&FeatureInput::from_transaction(&txn?));
+        chunk.push(FeatureInput::from_transaction(&txn?));
         rows += 1;
+        if chunk.len() == CHUNK {
+            flush(&mut chunk);
+        }
     }
+    flush(&mut chunk);
     Ok(rows)
 }
 
@@ -48,30 +67,40 @@ pub fn replay_history(reader: &mut TransactionReader, builder: &mut FeatureBuild
 pub fn score_stream(
     reader: &mut TransactionReader,
     artifact: &Artifact,
-    builder: &mut FeatureBuilder,
+    builder: &mut FeatureBuilder<'_>,
     sink: &mut dyn FnMut(&Transaction, &Decision) -> Result<()>,
 ) -> Result<ScoreSummary> {
-    let mut summaries = score_stream_models(reader, &[artifact], builder, &mut |txn, _, d| {
+    let builders = std::slice::from_mut(builder);
+    let mut summaries = score_stream_models(reader, &[artifact], builders, &mut |txn, _, d| {
         sink(txn, &d[0])
     })?;
     Ok(summaries.remove(0))
 }
 
-/// Receives each scored row of [`score_stream_models`]: the row, its features, one decision per
-/// model.
+/// Receives each scored row of [`score_stream_models`]: the row, its features (for the first
+/// model), one decision per model.
 pub type ModelsSink<'a> = dyn FnMut(&Transaction, &FeatureVector, &[Decision]) -> Result<()> + 'a;
 
-/// Scores every row with several models in one pass (the features are computed once): the
-/// sink gets the features and one decision per model, in the order of `artifacts`; one summary
-/// per model.
-/// An eval gate compares a challenger with the champion on the same rows this way.
+/// Scores every row with several models in one pass over the file: `builders[m]` holds the card
+/// histories of `artifacts[m]` (see [`Artifact::feature_builder`]). The sink gets one decision
+/// per model, in the order of `artifacts`; one summary per model. An eval gate compares a
+/// challenger with the champion on the same rows this way.
 pub fn score_stream_models(
     reader: &mut TransactionReader,
     artifacts: &[&Artifact],
-    builder: &mut FeatureBuilder,
+    builders: &mut [FeatureBuilder<'_>],
     sink: &mut ModelsSink<'_>,
 ) -> Result<Vec<ScoreSummary>> {
+    assert_eq!(
+        artifacts.len(),
+        builders.len(),
+        "one card history per model"
+    );
+    // Of the labelled rows, for the metrics. The card numbers stay in memory, never written.
     let mut labels: Vec<u8> = Vec::new();
+    let mut amounts: Vec<f64> = Vec::new();
+    let mut cards: Vec<u64> = Vec::new();
+    let mut days: Vec<i64> = Vec::new();
     let mut scores: Vec<Vec<f64>> = vec![Vec::new(); artifacts.len()];
     let mut summaries = vec![
         ScoreSummary {
@@ -80,24 +109,34 @@ pub fn score_stream_models(
             unlabeled_rows: 0,
             predicted_frauds: 0,
             metrics: None,
+            value: None,
         };
         artifacts.len()
     ];
-    let mut chunk: Vec<(Transaction, FeatureVector)> = Vec::with_capacity(CHUNK);
+    let mut chunk: Vec<Transaction> = Vec::with_capacity(CHUNK);
     let mut decisions: Vec<Decision> = Vec::with_capacity(artifacts.len());
-    let mut flush = |chunk: &mut Vec<(Transaction, FeatureVector)>,
-                     summaries: &mut [ScoreSummary]|
-     -> Result<()> {
-        let probabilities: Vec<Vec<f64>> = chunk
+    let mut flush = |chunk: &mut Vec<Transaction>, summaries: &mut [ScoreSummary]| -> Result<()> {
+        let inputs: Vec<FeatureInput> = chunk
             .par_iter()
-            .map(|(_, x)| artifacts.iter().map(|a| a.model.predict_proba(x)).collect())
+            .map(FeatureInput::from_transaction)
             .collect();
-        for ((txn, features), row) in chunk.iter().zip(probabilities) {
+        let mut features: Vec<Vec<FeatureVector>> = Vec::with_capacity(artifacts.len());
+        let mut probabilities: Vec<Vec<f64>> = Vec::with_capacity(artifacts.len());
+        for (artifact, builder) in artifacts.iter().zip(builders.iter_mut()) {
+            let x = builder.next_batch(&inputs);
+            probabilities.push(crate::train::predict_rows(&artifact.model, &x));
+            features.push(x);
+        }
+        for (i, txn) in chunk.iter().enumerate() {
             decisions.clear();
             if let Some(label) = txn.is_fraud {
                 labels.push(label);
+                amounts.push(txn.amt);
+                cards.push(txn.cc_num);
+                days.push(txn.unix_time.div_euclid(86_400));
             }
-            for (m, (artifact, probability)) in artifacts.iter().zip(row).enumerate() {
+            for (m, artifact) in artifacts.iter().enumerate() {
+                let probability = probabilities[m][i];
                 let decision = Decision {
                     probability,
                     fraud: probability >= artifact.threshold,
@@ -111,15 +150,13 @@ pub fn score_stream_models(
                 }
                 decisions.push(decision);
             }
-            sink(txn, features, &decisions)?;
+            sink(txn, &features[0][i], &decisions)?;
         }
         chunk.clear();
         Ok(())
     };
     for txn in reader.by_ref() {
-        let txn = txn?;
-        let features = builder.next(&FeatureInput::from_transaction(&txn));
-        chunk.push((txn, features));
+        chunk.push(txn?);
         if chunk.len() == CHUNK {
             flush(&mut chunk, &mut summaries)?;
         }
@@ -128,7 +165,13 @@ pub fn score_stream_models(
     for ((summary, artifact), scores) in summaries.iter_mut().zip(artifacts).zip(&scores) {
         summary.skipped_rows = reader.skipped();
         if summary.unlabeled_rows == 0 && !labels.is_empty() {
-            summary.metrics = Some(Metrics::compute(&labels, scores, artifact.threshold));
+            let threshold = artifact.threshold;
+            let (metrics, value) = rayon::join(
+                || Metrics::compute(&labels, scores, threshold),
+                || ValueMetrics::compute(&labels, scores, &amounts, &cards, &days, threshold),
+            );
+            summary.metrics = Some(metrics);
+            summary.value = Some(value);
         }
     }
     Ok(summaries)
@@ -140,6 +183,8 @@ pub struct PredictionsCsv<W: Write> {
     out: csv::Writer<W>,
     /// Named in errors.
     name: String,
+    /// Reused for each probability's text.
+    number: String,
 }
 
 impl<W: Write> PredictionsCsv<W> {
@@ -147,6 +192,7 @@ impl<W: Write> PredictionsCsv<W> {
         let mut this = PredictionsCsv {
             out: csv::Writer::from_writer(out),
             name: name.into(),
+            number: String::new(),
         };
         this.record(["trans_num", "fraud_probability", "prediction"])?;
         Ok(this)
@@ -159,12 +205,17 @@ impl<W: Write> PredictionsCsv<W> {
     }
 
     pub fn write(&mut self, txn: &Transaction, decision: &Decision) -> Result<()> {
-        let probability = decision.probability.to_string();
-        self.record([
+        use std::fmt::Write as _;
+        let mut probability = std::mem::take(&mut self.number);
+        probability.clear();
+        let _ = write!(probability, "{}", decision.probability);
+        let written = self.record([
             txn.trans_num.as_str(),
             &probability,
             if decision.fraud { "1" } else { "0" },
-        ])
+        ]);
+        self.number = probability;
+        written
     }
 
     /// Flushes and hands back the writer.
@@ -195,11 +246,14 @@ pub fn write_issues_csv<W: Write>(issues: &[RowIssue], out: W, name: &str) -> Re
         .map_err(|e| CoreError::io(name.to_owned(), std::io::Error::other(e.to_string())))
 }
 
-/// `metrics.json` of a labelled evaluation: the metrics and what was scored with what.
+/// `metrics.json` of a labelled evaluation: the metrics, their dollar and card view (flattened:
+/// `value_detection_rate` sits next to `auc_pr`) and what was scored with what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsReport {
     #[serde(flatten)]
     pub metrics: Metrics,
+    #[serde(flatten)]
+    pub value: ValueMetrics,
     pub model_version: String,
     pub data: String,
     pub history: Option<String>,

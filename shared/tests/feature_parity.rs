@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use fraud_core::features::{CardState, assemble, is_night};
+use fraud_core::features::{
+    CardRisk, CardState, FIRST_STAGE_FEATURES, RISK_SCALE, assemble, is_night, observe,
+};
 use fraud_core::reader::read_all;
 use fraud_core::schema::Category;
-use fraud_core::train::load_training_data;
+use fraud_core::time::hour_of;
+use fraud_core::train::{features_of, load_training_data};
 use fraud_core::{
     FEATURE_NAMES, FeatureBuilder, FeatureInput, FeatureVector, ReadMode, Transaction,
 };
@@ -60,55 +63,120 @@ fn synthetic_rows() -> Vec<Transaction> {
     rows
 }
 
-/// The per-card features straight from their definitions, over all earlier rows of the card.
-fn brute_force(rows: &[Transaction]) -> Vec<HashMap<&'static str, f64>> {
-    let mut out = Vec::new();
+/// A first stage for the test: any deterministic function of the first-stage features will do,
+/// and a hash makes every bit count, so one wrong bit anywhere shows in every later risk feature.
+/// `amt_zscore` is left out: the definition below computes it another way, within 1e-9.
+struct HashedRisk;
+
+impl CardRisk for HashedRisk {
+    fn risk(&self, card: u64, x: &FeatureVector) -> u16 {
+        let mut h = card ^ 0xcbf2_9ce4_8422_2325;
+        for (f, v) in x[..FIRST_STAGE_FEATURES].iter().enumerate() {
+            if f == ZSCORE {
+                continue;
+            }
+            let bits = if v.is_nan() { u64::MAX } else { v.to_bits() };
+            h = (h ^ bits).wrapping_mul(0x0100_0000_01b3);
+        }
+        (h >> 48) as u16
+    }
+}
+
+const ZSCORE: usize = 18;
+
+fn index(name: &str) -> usize {
+    FEATURE_NAMES.iter().position(|n| *n == name).unwrap()
+}
+
+/// Every feature straight from its definition, over all earlier rows of the card: the
+/// stateless ones as the product computes them, the card ones by brute force (risks of earlier
+/// rows from their own brute-force features).
+fn brute_force(rows: &[Transaction]) -> Vec<FeatureVector> {
+    let mut out: Vec<FeatureVector> = Vec::new();
+    let mut risks: Vec<u16> = Vec::new();
     for (i, txn) in rows.iter().enumerate() {
+        let input = FeatureInput::from_transaction(txn);
+        let mut x = assemble(&input, &CardState::default().peek(&input.event));
+        let mut set = |name: &str, v: f64| x[index(name)] = v;
         let t = txn.unix_time;
-        let past: Vec<&Transaction> = rows[..i]
-            .iter()
-            .filter(|p| p.cc_num == txn.cc_num)
-            .collect();
-        let mut f = HashMap::new();
-        for (name, w) in [("1h", 3_600), ("24h", 86_400), ("7d", 7 * 86_400)] {
-            let window: Vec<&&Transaction> = past
+        let past: Vec<usize> = (0..i).filter(|&j| rows[j].cc_num == txn.cc_num).collect();
+        for (name, w) in [
+            ("1h", 3_600),
+            ("6h", 6 * 3_600),
+            ("24h", 86_400),
+            ("7d", 7 * 86_400),
+        ] {
+            let window: Vec<usize> = past
                 .iter()
-                .filter(|p| p.unix_time > t - w && p.unix_time <= t)
+                .copied()
+                .filter(|&j| rows[j].unix_time > t - w && rows[j].unix_time <= t)
                 .collect();
-            f.insert(format!("cnt_{name}").leak() as &str, window.len() as f64);
-            let cents: i64 = window.iter().map(|p| p.amount_cents()).sum();
-            f.insert(format!("sum_{name}").leak(), cents as f64 / 100.0);
+            set(&format!("cnt_{name}"), window.len() as f64);
+            let cents: i64 = window.iter().map(|&j| rows[j].amount_cents()).sum();
+            set(&format!("sum_{name}"), cents as f64 / 100.0);
+            let nights = window
+                .iter()
+                .filter(|&&j| is_night(rows[j].unix_time))
+                .count();
+            if name == "6h" {
+                set("night_cnt_6h", nights as f64);
+            }
             if name == "24h" {
-                f.insert(
-                    "night_cnt_24h",
-                    window.iter().filter(|p| is_night(p.unix_time)).count() as f64,
-                );
-                f.insert(
-                    "same_category_cnt_24h",
-                    window.iter().filter(|p| p.category == txn.category).count() as f64,
-                );
+                set("night_cnt_24h", nights as f64);
+                let same = window.iter().filter(|&&j| rows[j].category == txn.category);
+                set("same_category_cnt_24h", same.count() as f64);
+                let large = window.iter().filter(|&&j| rows[j].amount_cents() >= 20_000);
+                set("large_cnt_24h", large.count() as f64);
+                let mut categories: Vec<Category> =
+                    window.iter().map(|&j| rows[j].category).collect();
+                categories.sort();
+                categories.dedup();
+                set("distinct_categories_24h", categories.len() as f64);
+                let risk_sum: u64 = window.iter().map(|&j| u64::from(risks[j])).sum();
+                set("risk_sum_24h", risk_sum as f64 / RISK_SCALE);
+                let risk_max = window.iter().map(|&j| risks[j]).max().unwrap_or(0);
+                set("risk_max_24h", f64::from(risk_max) / RISK_SCALE);
             }
         }
-        let prev = past.iter().map(|p| p.unix_time).filter(|&u| u <= t).max();
-        f.insert("secs_since_prev", prev.map_or(f64::NAN, |p| (t - p) as f64));
+        // The previous transaction: the latest at or before t, the last to arrive among ties.
+        let prev = past
+            .iter()
+            .copied()
+            .filter(|&j| rows[j].unix_time <= t)
+            .max_by_key(|&j| (rows[j].unix_time, j));
+        let of_prev = |f: &dyn Fn(usize) -> f64| prev.map_or(f64::NAN, f);
+        set(
+            "secs_since_prev",
+            of_prev(&|j| (t - rows[j].unix_time) as f64),
+        );
+        set(
+            "prev_amt",
+            of_prev(&|j| rows[j].amount_cents() as f64 / 100.0),
+        );
+        set(
+            "prev_category",
+            of_prev(&|j| f64::from(rows[j].category.code())),
+        );
+        set(
+            "prev_hour",
+            of_prev(&|j| f64::from(hour_of(rows[j].unix_time))),
+        );
+        set("prev_risk", of_prev(&|j| f64::from(risks[j]) / RISK_SCALE));
         let n = past.len() as f64;
         let amt = txn.amount_cents() as f64 / 100.0;
-        let sum: i64 = past.iter().map(|p| p.amount_cents()).sum();
+        let sum: i64 = past.iter().map(|&j| rows[j].amount_cents()).sum();
         let mean = sum as f64 / n / 100.0;
         let var = past
             .iter()
-            .map(|p| (p.amount_cents() as f64 / 100.0 - mean).powi(2))
+            .map(|&j| (rows[j].amount_cents() as f64 / 100.0 - mean).powi(2))
             .sum::<f64>()
             / n;
-        f.insert(
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        set(
             "amt_over_card_mean",
-            if n > 0.0 && mean > 0.0 {
-                amt / mean
-            } else {
-                f64::NAN
-            },
+            if n > 0.0 { ratio(amt, mean) } else { f64::NAN },
         );
-        f.insert(
+        set(
             "amt_zscore",
             if n > 0.0 && var > 0.0 {
                 (amt - mean) / var.sqrt()
@@ -116,17 +184,51 @@ fn brute_force(rows: &[Transaction]) -> Vec<HashMap<&'static str, f64>> {
                 f64::NAN
             },
         );
-        let same = past.iter().filter(|p| p.category == txn.category).count() as f64;
-        f.insert("category_share", if n > 0.0 { same / n } else { f64::NAN });
-        out.push(f);
+        let in_category: Vec<usize> = past
+            .iter()
+            .copied()
+            .filter(|&j| rows[j].category == txn.category)
+            .collect();
+        let nc = in_category.len() as f64;
+        set("category_share", if n > 0.0 { nc / n } else { f64::NAN });
+        let category_cents: i64 = in_category.iter().map(|&j| rows[j].amount_cents()).sum();
+        set(
+            "amt_over_category_mean",
+            if nc > 0.0 {
+                ratio(amt, category_cents as f64 / nc / 100.0)
+            } else {
+                f64::NAN
+            },
+        );
+        let afternoon = |u: i64| hour_of(u) >= 12;
+        let same_half = in_category
+            .iter()
+            .filter(|&&j| afternoon(rows[j].unix_time) == afternoon(t))
+            .count() as f64;
+        set(
+            "category_halfday_share",
+            if nc > 0.0 { same_half / nc } else { f64::NAN },
+        );
+        risks.push(HashedRisk.risk(txn.cc_num, &x));
+        out.push(x);
     }
     out
 }
 
 fn batch(rows: &[Transaction]) -> Vec<FeatureVector> {
-    let mut builder = FeatureBuilder::new();
+    let mut builder = FeatureBuilder::with_risk(&HashedRisk);
     rows.iter()
         .map(|t| builder.next(&FeatureInput::from_transaction(t)))
+        .collect()
+}
+
+/// The batch path a file at a time: shards of cards worked in parallel, in odd-sized batches.
+fn sharded(rows: &[Transaction]) -> Vec<FeatureVector> {
+    let mut builder = FeatureBuilder::with_risk(&HashedRisk);
+    let inputs: Vec<FeatureInput> = rows.iter().map(FeatureInput::from_transaction).collect();
+    inputs
+        .chunks(97)
+        .flat_map(|batch| builder.next_batch(batch))
         .collect()
 }
 
@@ -142,9 +244,9 @@ fn online(rows: &[Transaction]) -> Vec<FeatureVector> {
             let mut card: CardState = store
                 .get(&txn.cc_num)
                 .map_or_else(CardState::default, |s| serde_json::from_str(s).unwrap());
-            let history = card.observe(&input.event);
+            let features = observe(&mut card, &input, &HashedRisk);
             store.insert(txn.cc_num, serde_json::to_string(&card).unwrap());
-            assemble(&input, &history)
+            features
         })
         .collect()
 }
@@ -155,7 +257,10 @@ fn same(a: f64, b: f64) -> bool {
 
 fn check_paths_agree(rows: &[Transaction]) {
     let (a, b, reference) = (batch(rows), online(rows), brute_force(rows));
+    let c = sharded(rows);
+    let mut risky = 0;
     for (i, ((x, y), r)) in a.iter().zip(&b).zip(&reference).enumerate() {
+        risky += usize::from(x[index("risk_max_24h")] > 0.0);
         for (f, name) in FEATURE_NAMES.iter().enumerate() {
             assert!(
                 same(x[f], y[f]),
@@ -163,17 +268,21 @@ fn check_paths_agree(rows: &[Transaction]) {
                 x[f],
                 y[f]
             );
-            if let Some(&expected) = r.get(name) {
-                let ok = if *name == "amt_zscore" {
-                    same(x[f], expected)
-                        || (x[f] - expected).abs() <= 1e-9 * expected.abs().max(1.0)
-                } else {
-                    same(x[f], expected)
-                };
-                assert!(ok, "row {i} {name}: {} vs definition {expected}", x[f]);
-            }
+            assert!(
+                same(x[f], c[i][f]),
+                "row {i} {name}: batch {} vs sharded {}",
+                x[f],
+                c[i][f]
+            );
+            let ok = same(x[f], r[f])
+                || (f == ZSCORE && (x[f] - r[f]).abs() <= 1e-9 * r[f].abs().max(1.0));
+            assert!(ok, "row {i} {name}: {} vs definition {}", x[f], r[f]);
         }
     }
+    assert!(
+        risky > rows.len() / 4,
+        "the risk features were exercised ({risky} rows)"
+    );
 }
 
 #[test]
@@ -201,9 +310,25 @@ fn training_features_are_the_batch_features_in_time_order() {
     let (mut rows, _) = read_all(&path, ReadMode::Strict).unwrap();
     rows.sort_by_key(|t| t.unix_time);
     let expected = batch(&rows);
-    assert_eq!(data.dataset.n_rows(), expected.len());
+    let every: Vec<usize> = (0..data.n_rows()).collect();
+    let got = features_of(&data.inputs, &data.labels, &HashedRisk, &every);
+    assert_eq!(got.n_rows(), expected.len());
+    let some: Vec<usize> = (0..data.n_rows()).step_by(3).collect();
+    let kept = features_of(&data.inputs, &data.labels, &HashedRisk, &some);
     for (i, row) in expected.iter().enumerate() {
-        let got = data.dataset.row(i);
-        assert!(row.iter().zip(&got).all(|(a, b)| same(*a, *b)), "row {i}");
+        assert!(
+            row.iter().zip(&got.row(i)).all(|(a, b)| same(*a, *b)),
+            "row {i}"
+        );
+    }
+    for (k, &i) in some.iter().enumerate() {
+        assert!(
+            expected[i]
+                .iter()
+                .zip(&kept.row(k))
+                .all(|(a, b)| same(*a, *b)),
+            "kept row {i}"
+        );
+        assert_eq!(kept.labels[k], data.labels[i]);
     }
 }

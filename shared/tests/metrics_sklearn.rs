@@ -1,7 +1,7 @@
-//! The metrics against values computed independently by scikit-learn
+//! The metrics against values computed independently with scikit-learn and pandas
 //! (tests/fixtures/metrics/metrics_expected.py wrote the expected numbers).
 
-use fraud_core::metrics::{Curve, Metrics};
+use fraud_core::metrics::{Curve, Metrics, ValueMetrics};
 use serde_json::Value;
 
 const EXPECTED: &str = include_str!("../../tests/fixtures/metrics/metrics_expected.json");
@@ -33,6 +33,10 @@ fn metrics_match_scikit_learn() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
+        let column = |key: &str| case[key].as_array().unwrap().iter();
+        let amounts: Vec<f64> = column("amounts").map(|v| v.as_f64().unwrap()).collect();
+        let cards: Vec<u64> = column("cards").map(|v| v.as_u64().unwrap()).collect();
+        let days: Vec<i64> = column("days").map(|v| v.as_i64().unwrap()).collect();
         let threshold = case["threshold"].as_f64().unwrap();
         let e = &case["expected"];
         let m = Metrics::compute(&labels, &scores, threshold);
@@ -58,6 +62,21 @@ fn metrics_match_scikit_learn() {
             ["tp", "fp", "tn", "fn"].map(|k| c[k].as_u64().unwrap()),
             "{name}: confusion"
         );
+        let v = ValueMetrics::compute(&labels, &scores, &amounts, &cards, &days, threshold);
+        for (key, ours) in v.named() {
+            if key == "card_precision_days" {
+                assert_eq!(Some(ours as u64), e[key].as_u64(), "{name}: {key}");
+            } else if key.contains("dollars") {
+                // Sums of cents: exact here, rounded to cents there.
+                let theirs = e[key].as_f64().unwrap();
+                assert!(
+                    (ours - theirs).abs() < 1e-9,
+                    "{name}: {key} {ours} vs {theirs}"
+                );
+            } else {
+                close(key, name, ours, &e[key]);
+            }
+        }
         // The chosen threshold reaches scikit-learn's best F1, and flags what it should.
         let (t, f1) = Curve::new(&labels, &scores).best_f1_threshold();
         close("best_f1", name, f1, &e["best_f1"]);

@@ -27,7 +27,7 @@ use fraud_core::run::{RunKind, RunRecord, metric_pairs};
 use fraud_core::score::{
     MetricsReport, PredictionsCsv, ScoreSummary, score_stream_models, write_issues_csv,
 };
-use fraud_core::{Artifact, FeatureBuilder, ReadMode, TransactionReader};
+use fraud_core::{Artifact, ReadMode, TransactionReader};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
@@ -247,6 +247,10 @@ pub struct Evaluated {
     pub skipped_rows: u64,
     pub predicted_frauds: u64,
     pub auc_pr: Option<f64>,
+    /// Fraud dollars caught / fraud dollars (see `metrics.json`); absent from manifests written
+    /// before it existed.
+    #[serde(default)]
+    pub value_detection_rate: Option<f64>,
     /// Features whose distribution moved past the drift thresholds (see `drift.json`).
     pub drifted_features: Vec<String>,
     /// Output objects by role (`predictions`, `errors`, `metrics`, `report`, `drift`, `gate`).
@@ -295,18 +299,13 @@ fn score_file(
     models: &[&Artifact],
 ) -> Result<Scored, fraud_core::CoreError> {
     let mut reader =
-        TransactionReader::from_reader(object.reader, source.clone(), ReadMode::Lenient)?;
-    let mut builder = FeatureBuilder::new();
+        TransactionReader::from_reader(object.reader, source.clone(), ReadMode::Lenient)?
+            .parallel();
+    let mut builders: Vec<_> = models.iter().map(|m| m.feature_builder()).collect();
     let mut predictions = PredictionsCsv::new(Vec::with_capacity(1 << 20), source.clone())?;
     let mut collector = ReportCollector::new();
-    let summaries = score_stream_models(&mut reader, models, &mut builder, &mut |txn, x, d| {
-        collector.add(
-            txn.trans_date_trans_time.0,
-            txn.is_fraud,
-            d[0].probability,
-            d[0].fraud,
-            x,
-        );
+    let summaries = score_stream_models(&mut reader, models, &mut builders, &mut |txn, x, d| {
+        collector.add(txn, d[0].probability, d[0].fraud, x);
         predictions.write(txn, &d[0])
     })?;
     let champion = models[0];
@@ -423,10 +422,11 @@ pub async fn evaluate_object<S: ObjectStore>(
     let errors_key = format!("{folder}/errors.csv");
     store.put(&errors_key, scored.errors).await?;
     outputs.insert("errors".to_owned(), errors_key);
-    if let Some(metrics) = &summary.metrics {
+    if let (Some(metrics), Some(value)) = (&summary.metrics, &summary.value) {
         let metrics_key = format!("{folder}/metrics.json");
         let report = MetricsReport {
             metrics: metrics.clone(),
+            value: value.clone(),
             model_version: champion.model_version.clone(),
             data: source.clone(),
             history: None,
@@ -488,6 +488,11 @@ pub async fn evaluate_object<S: ObjectStore>(
         .as_ref()
         .map(|m| metric_pairs("eval_", m))
         .unwrap_or_default();
+    for (name, value) in summary.value.iter().flat_map(|v| v.named()) {
+        if value.is_finite() {
+            metrics.insert(format!("eval_{name}"), value);
+        }
+    }
     metrics.insert("rows".into(), summary.rows as f64);
     metrics.insert("deny_rate".into(), scored.report.summary.deny_rate);
     metrics.insert(
@@ -533,6 +538,7 @@ pub async fn evaluate_object<S: ObjectStore>(
         skipped_rows: summary.skipped_rows,
         predicted_frauds: summary.predicted_frauds,
         auc_pr: summary.metrics.as_ref().map(|m| m.auc_pr),
+        value_detection_rate: summary.value.as_ref().map(|v| v.value_detection_rate),
         drifted_features: scored.report.drift.drifted.clone(),
         outputs,
         run_key,
@@ -600,6 +606,11 @@ pub fn evaluation_metrics(e: &Evaluated) -> String {
                     e.predicted_frauds as f64 / (e.rows.max(1)) as f64,
                 ),
                 ("AucPr", "None", e.auc_pr.unwrap_or(f64::NAN)),
+                (
+                    "ValueDetectionRate",
+                    "None",
+                    e.value_detection_rate.unwrap_or(f64::NAN),
+                ),
                 ("DriftedFeatures", "Count", e.drifted_features.len() as f64),
                 ("Seconds", "Seconds", e.seconds),
             ],

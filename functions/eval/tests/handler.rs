@@ -10,7 +10,7 @@ use fraud_core::ports::LocalObjectStore;
 use fraud_core::registry::{CHAMPION_KEY, promote};
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::{MetricsReport, score_stream};
-use fraud_core::{Artifact, FeatureBuilder, ReadMode, TransactionReader};
+use fraud_core::{Artifact, ReadMode, TransactionReader};
 use fraud_sim::{SimConfig, generate_to_dir};
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -101,7 +101,7 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
     let summary = score_stream(
         &mut reader,
         &artifact,
-        &mut FeatureBuilder::new(),
+        &mut artifact.feature_builder(),
         &mut |t, d| {
             expected.push(format!(
                 "{},{},{}",
@@ -120,6 +120,28 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
         serde_json::from_slice(&read(dir.path(), &e.outputs["metrics"])).unwrap();
     assert_eq!(Some(metrics.metrics.clone()), summary.metrics);
     assert_eq!(e.auc_pr, Some(metrics.metrics.auc_pr));
+    // The dollar and card view sits at the top level of metrics.json, next to auc_pr.
+    assert_eq!(Some(metrics.value.clone()), summary.value);
+    let v = &metrics.value;
+    assert!(v.fraud_dollars > 0.0 && v.fraud_dollars_caught <= v.fraud_dollars);
+    assert_eq!(
+        v.value_detection_rate,
+        v.fraud_dollars_caught / v.fraud_dollars
+    );
+    assert!(v.card_precision_days > 0 && (0.0..=1.0).contains(&v.card_precision_at_100));
+    assert_eq!(e.value_detection_rate, Some(v.value_detection_rate));
+    let raw: serde_json::Value =
+        serde_json::from_slice(&read(dir.path(), &e.outputs["metrics"])).unwrap();
+    for key in [
+        "auc_pr",
+        "value_detection_rate",
+        "fraud_dollars",
+        "false_decline_rate",
+        "recall_at_0_1pct_fpr",
+        "card_precision_at_100",
+    ] {
+        assert!(raw[key].is_number(), "metrics.json lacks {key}: {raw}");
+    }
     assert_eq!(
         lines(dir.path(), &e.outputs["errors"]),
         ["line,field,problem"]
@@ -150,6 +172,9 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
         )
     );
     assert_eq!(record.metrics["eval_auc_pr"], metrics.metrics.auc_pr);
+    for (name, value) in metrics.value.named() {
+        assert_eq!(record.metrics[&format!("eval_{name}")], value, "{name}");
+    }
     assert_eq!(record.metrics["rows"], e.rows as f64);
     assert_eq!(record.artifacts, e.outputs);
     let emf: serde_json::Value = serde_json::from_str(&eval::evaluation_metrics(e)).unwrap();
@@ -160,6 +185,26 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
         Some(e.drifted_features.len() as f64)
     );
     assert_eq!(emf["AucPr"].as_f64(), e.auc_pr);
+    assert_eq!(emf["ValueDetectionRate"].as_f64(), e.value_detection_rate);
+    // Card numbers group rows in memory only: no output holds one.
+    let mut outputs = String::new();
+    for key in e.outputs.values().chain([&e.run_key]) {
+        outputs += &String::from_utf8_lossy(&read(dir.path(), key));
+    }
+    outputs += &eval::evaluation_metrics(e);
+    let mut reader = TransactionReader::open(
+        &dir.path().join("eval/incoming/fraudTest.csv"),
+        ReadMode::Strict,
+    )
+    .unwrap();
+    let cards: std::collections::BTreeSet<u64> =
+        reader.by_ref().map(|t| t.unwrap().cc_num).collect();
+    for card in cards {
+        assert!(
+            !outputs.contains(&card.to_string()),
+            "a card number in the outputs"
+        );
+    }
     let manifest: Evaluated =
         serde_json::from_slice(&read(dir.path(), "eval/results/fraudTest/result.json")).unwrap();
     assert_eq!(&manifest, e);
@@ -296,6 +341,7 @@ async fn an_unlabelled_file_gets_predictions_only() {
     .unwrap();
     let e = &out[0];
     assert_eq!((e.rows, e.auc_pr, e.gate.as_ref()), (199, None, None));
+    assert_eq!(e.value_detection_rate, None);
     assert!(!e.outputs.contains_key("metrics") && e.outputs.contains_key("predictions"));
     assert!(!dir.path().join("eval/results/today/metrics.json").exists());
     let champion: ModelPointer = serde_json::from_slice(&read(dir.path(), CHAMPION_KEY)).unwrap();

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fraud_core::features::{CardHistory, CardState, assemble};
+use fraud_core::features::{CardState, FeatureVector, assemble, observe};
 use fraud_core::ports::{CardHasher, CardStore, DecisionLog, DecisionRecord};
 use fraud_core::{FEATURE_NAMES, FeatureInput, Transaction};
 use serde::{Deserialize, Serialize};
@@ -92,17 +92,15 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         &self.log
     }
 
-    /// The prediction for `input` given its card's history.
+    /// The prediction for a transaction with `features`.
     fn predict(
         &self,
         txn: &Transaction,
-        input: &FeatureInput,
-        history: &CardHistory,
+        features: &FeatureVector,
         card_history_used: bool,
     ) -> Prediction {
         let artifact = &self.model.artifact;
-        let features = assemble(input, history);
-        let (probability, contributions) = artifact.model.explain(&features);
+        let (probability, contributions) = artifact.model.explain(features);
         let mut order: Vec<usize> = (0..features.len())
             .filter(|&f| contributions[f] > 0.0)
             .collect();
@@ -143,8 +141,8 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         // The fresh prediction is also handed out directly, so only a retry decodes a stored one.
         let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
         let with_history = |state: &mut CardState| {
-            let history = state.observe(&input.event);
-            let prediction = self.predict(txn, &input, &history, true);
+            let features = observe(state, &input, &self.model.artifact.card_risk);
+            let prediction = self.predict(txn, &features, true);
             let answer = bincode::serde::encode_to_vec(&prediction, bincode::config::standard())
                 .unwrap_or_default();
             if let Ok(mut slot) = fresh.lock() {
@@ -179,7 +177,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         let prediction = stored.unwrap_or_else(|problem| {
             tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
             let history = CardState::default().peek(&input.event);
-            self.predict(txn, &input, &history, false)
+            self.predict(txn, &assemble(&input, &history), false)
         });
         let record = DecisionRecord {
             at: fraud_core::time::now_rfc3339(),

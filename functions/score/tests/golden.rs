@@ -1,7 +1,10 @@
 //! Golden scores: the committed Kaggle rows, scored in file order from an empty card history
 //! with the committed model, give the committed probabilities through `/predict` and through
 //! `/predict/batch` (`fraud eval` is held to the same file in cli/tests/cli.rs), so the online
-//! and batch paths cannot drift apart. Regenerate after a deliberate model or feature change:
+//! and batch paths cannot drift apart. The model (with its first stage, whose risks the card
+//! histories remember) was trained on simulated data: `fraud generate --customers 40 --seed 11
+//! --out /tmp/gsim` and `fraud train --train /tmp/gsim/fraudTrain.csv --out
+//! tests/fixtures/golden/model.bin`. Regenerate after a deliberate model or feature change:
 //! `fraud eval --model tests/fixtures/golden/model.bin --data tests/fixtures/kaggle/kaggle_test_sample.csv --out /tmp/g`
 //! and copy /tmp/g/predictions.csv to tests/fixtures/golden/expected_predictions.csv.
 

@@ -12,17 +12,22 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-pub use card::{CardEvent, CardHistory, CardState, MAX_LATENESS, WINDOWS, is_night};
+pub use card::{
+    CardEvent, CardHistory, CardState, LARGE_AMOUNT_CENTS, MAX_LATENESS, PastEvent, RISK_SCALE,
+    WINDOWS, is_night,
+};
 
 use crate::schema::{Category, Gender, Transaction};
 use crate::time::{hour_of, weekday_of};
 
 /// Bump when a feature's definition changes without its name changing: models trained on the
 /// old definition are then refused at load time (the hash below includes it).
-pub const FEATURE_SET_VERSION: u32 = 1;
+pub const FEATURE_SET_VERSION: u32 = 2;
 
-/// Feature names, in the order of every feature vector and model column.
-pub const FEATURE_NAMES: [&str; 22] = [
+/// Feature names, in the order of every feature vector and model column. The first
+/// [`FIRST_STAGE_FEATURES`] describe the transaction and its card's past; the rest summarise the
+/// first-stage risks of the card's earlier transactions (see [`CardRisk`]).
+pub const FEATURE_NAMES: [&str; 35] = [
     "amt",
     "log_amt",
     "hour",
@@ -45,8 +50,23 @@ pub const FEATURE_NAMES: [&str; 22] = [
     "night_cnt_24h",
     "same_category_cnt_24h",
     "category_share",
+    "cnt_6h",
+    "sum_6h",
+    "night_cnt_6h",
+    "large_cnt_24h",
+    "distinct_categories_24h",
+    "prev_amt",
+    "prev_category",
+    "prev_hour",
+    "amt_over_category_mean",
+    "category_halfday_share",
+    "prev_risk",
+    "risk_sum_24h",
+    "risk_max_24h",
 ];
 pub const N_FEATURES: usize = FEATURE_NAMES.len();
+/// The features a first-stage (card risk) model may use: everything but the risks themselves.
+pub const FIRST_STAGE_FEATURES: usize = 32;
 
 /// One row of features; NaN marks a value that does not exist (no card history yet).
 pub type FeatureVector = [f64; N_FEATURES];
@@ -129,52 +149,150 @@ pub fn assemble(input: &FeatureInput, card: &CardHistory) -> FeatureVector {
         f64::from(u8::from(input.is_male)),
         card.counts[0],
         card.sums[0],
-        card.counts[1],
-        card.sums[1],
         card.counts[2],
         card.sums[2],
+        card.counts[3],
+        card.sums[3],
         card.secs_since_prev,
         card.amt_over_card_mean,
         card.amt_zscore,
         card.night_cnt_24h,
         card.same_category_cnt_24h,
         card.category_share,
+        card.counts[1],
+        card.sums[1],
+        card.night_cnt_6h,
+        card.large_cnt_24h,
+        card.distinct_categories_24h,
+        card.prev_amt,
+        card.prev_category,
+        card.prev_hour,
+        card.amt_over_category_mean,
+        card.category_halfday_share,
+        card.prev_risk,
+        card.risk_sum_24h,
+        card.risk_max_24h,
     ]
+}
+
+/// The first stage: scores a transaction from its first [`FIRST_STAGE_FEATURES`] features, and the
+/// card's history keeps that risk with the transaction, so later transactions of the card see how
+/// suspicious its recent ones looked (fraud comes in bursts on one card).
+pub trait CardRisk: Sync {
+    /// The risk of the transaction of `card` with features `features`, scaled by [`RISK_SCALE`].
+    fn risk(&self, card: u64, features: &FeatureVector) -> u16;
+}
+
+/// No first stage: every risk is 0. For the first pass of training, which fits the first stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRisk;
+
+impl CardRisk for NoRisk {
+    fn risk(&self, _card: u64, _features: &FeatureVector) -> u16 {
+        0
+    }
+}
+
+/// Which half of the cards a card belongs to (0 or 1), from a mix of its number. The first stage
+/// is two models, each fitted on one half; a card is scored by the model of the other half, so
+/// training sees the same out-of-sample risks that serving does.
+pub fn card_half(card: u64) -> usize {
+    let mut z = card.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 63) as usize
+}
+
+/// Features of `input` from its card's past; then `input` joins that past with its first-stage
+/// risk. The one step of training, batch evaluation and online scoring alike.
+pub fn observe(
+    state: &mut CardState,
+    input: &FeatureInput,
+    risk: &(impl CardRisk + ?Sized),
+) -> FeatureVector {
+    let mut features = [f64::NAN; N_FEATURES];
+    state.observe(&input.event, |history| {
+        features = assemble(input, history);
+        risk.risk(input.card, &features)
+    });
+    features
 }
 
 /// Features of a stream of transactions in arrival order, one in-memory [`CardState`] per card:
 /// the batch path (training, `fraud eval`). Online scoring uses [`CardState`] through a store.
-#[derive(Debug, Default)]
-pub struct FeatureBuilder {
-    cards: HashMap<u64, CardState>,
+/// The cards are split into shards, so a batch is worked on every core, each shard in order.
+pub struct FeatureBuilder<'r> {
+    shards: Vec<HashMap<u64, CardState>>,
+    risk: &'r dyn CardRisk,
 }
 
-impl FeatureBuilder {
-    pub fn new() -> Self {
-        Self::default()
+impl std::fmt::Debug for FeatureBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeatureBuilder")
+            .field("cards", &self.cards())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> FeatureBuilder<'r> {
+    /// A builder whose card histories remember `risk`'s score of each transaction (the model's
+    /// first stage; [`NoRisk`] while fitting that stage).
+    pub fn with_risk(risk: &'r dyn CardRisk) -> Self {
+        let shards = rayon::current_num_threads().max(1);
+        FeatureBuilder {
+            shards: (0..shards).map(|_| HashMap::new()).collect(),
+            risk,
+        }
+    }
+
+    fn shard_of(&self, card: u64) -> usize {
+        (card.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % self.shards.len()
     }
 
     /// Features of `input` from its card's past; then `input` joins that past.
     pub fn next(&mut self, input: &FeatureInput) -> FeatureVector {
-        let history = self
-            .cards
-            .entry(input.card)
-            .or_default()
-            .observe(&input.event);
-        assemble(input, &history)
+        let shard = self.shard_of(input.card);
+        observe(
+            self.shards[shard].entry(input.card).or_default(),
+            input,
+            self.risk,
+        )
     }
 
-    /// Adds `input` to its card's history without computing features (`--history` replay).
-    pub fn record(&mut self, input: &FeatureInput) {
-        self.cards
-            .entry(input.card)
-            .or_default()
-            .record(&input.event);
+    /// [`Self::next`] for each of `inputs`, in order per card, the shards in parallel: the same
+    /// features as one call after another.
+    pub fn next_batch(&mut self, inputs: &[FeatureInput]) -> Vec<FeatureVector> {
+        use rayon::prelude::*;
+        let mut out = vec![[0.0; N_FEATURES]; inputs.len()];
+        let shard_of: Vec<usize> = inputs.iter().map(|i| self.shard_of(i.card)).collect();
+        let risk = self.risk;
+        let parts: Vec<Vec<(usize, FeatureVector)>> = self
+            .shards
+            .par_iter_mut()
+            .enumerate()
+            .map(|(shard, cards)| {
+                inputs
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| shard_of[i] == shard)
+                    .map(|(i, input)| {
+                        (
+                            i,
+                            observe(cards.entry(input.card).or_default(), input, risk),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        for (i, x) in parts.into_iter().flatten() {
+            out[i] = x;
+        }
+        out
     }
 
     /// Number of cards with history.
     pub fn cards(&self) -> usize {
-        self.cards.len()
+        self.shards.iter().map(HashMap::len).sum()
     }
 }
 

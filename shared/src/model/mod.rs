@@ -6,6 +6,7 @@
 mod forest;
 mod gbdt;
 mod logistic;
+mod risk;
 pub mod trees;
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use forest::{ForestModel, ForestParams};
 pub use gbdt::{GbdtModel, GbdtParams};
 pub use logistic::{LogisticModel, LogisticParams};
+pub use risk::CardRiskModel;
 
 use crate::error::Result;
 use crate::features::{FeatureVector, N_FEATURES};
@@ -161,6 +163,19 @@ impl Model {
         }
     }
 
+    /// [`Self::predict_proba`] of each of `rows` into `out` (the same values; the tree models
+    /// walk eight rows at a time).
+    pub fn predict_many(&self, rows: &[FeatureVector], out: &mut [f64]) {
+        match self {
+            Model::Gbdt(m) => m.predict_many(rows, out),
+            _ => {
+                for (o, row) in out.iter_mut().zip(rows) {
+                    *o = self.predict_proba(row);
+                }
+            }
+        }
+    }
+
     pub fn contributions(&self, row: &FeatureVector) -> FeatureVector {
         match self {
             Model::Gbdt(m) => m.contributions(row),
@@ -209,6 +224,15 @@ pub(crate) fn sigmoid(x: f64) -> f64 {
 /// weights (smartcore) and cannot train on a million rows in minutes. The shift in base rate is
 /// undone in the model's output by a log-odds offset of `ln(rate)`.
 pub(crate) fn undersample(data: &Dataset, rate: f64, seed: u64) -> Vec<usize> {
+    undersample_labels(&data.labels, rate, seed)
+}
+
+/// [`undersample`] over labels alone: the indices of the rows kept, in order. A rate of 1 keeps
+/// every row.
+pub fn undersample_labels(labels: &[u8], rate: f64, seed: u64) -> Vec<usize> {
+    if rate >= 1.0 {
+        return (0..labels.len()).collect();
+    }
     let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
         // splitmix64: a tiny, seeded, dependency-free generator for a sampling decision.
@@ -218,8 +242,8 @@ pub(crate) fn undersample(data: &Dataset, rate: f64, seed: u64) -> Vec<usize> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         (z ^ (z >> 31)) as f64 / u64::MAX as f64
     };
-    (0..data.n_rows())
-        .filter(|&i| data.labels[i] == 1 || next() < rate)
+    (0..labels.len())
+        .filter(|&i| labels[i] == 1 || next() < rate)
         .collect()
 }
 

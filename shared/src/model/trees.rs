@@ -156,6 +156,35 @@ impl TreeEnsemble {
         total
     }
 
+    /// [`TreeEnsemble::sum`] of each of `rows` into `out`, with the same additions in the same
+    /// order (so the same bits). Eight rows walk each tree in lockstep: a tree's nodes are read
+    /// once per eight rows instead of once per row, which keeps them in the L1 cache.
+    pub fn sum_many<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
+        assert_eq!(rows.len(), out.len(), "one output per row");
+        for (block, out) in rows.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let n = block.len();
+            let mut total = [0.0f64; LANES];
+            for (roots, depths) in self.roots.chunks(LANES).zip(self.depths.chunks(LANES)) {
+                let mut leaf = [[0.0f64; LANES]; LANES]; // [tree][row]
+                for (t, (&root, &depth)) in roots.iter().zip(depths).enumerate() {
+                    let mut at = [root as usize; LANES];
+                    for _ in 0..depth {
+                        for (k, row) in at.iter_mut().zip(block) {
+                            *k = Self::child(&self.nodes[*k], row.as_ref());
+                        }
+                    }
+                    for (v, &k) in leaf[t].iter_mut().zip(&at[..n]) {
+                        *v = f64::from(self.values[k]);
+                    }
+                }
+                for (r, total) in total[..n].iter_mut().enumerate() {
+                    *total += leaf[..roots.len()].iter().map(|l| l[r]).sum::<f64>();
+                }
+            }
+            out.copy_from_slice(&total[..n]);
+        }
+    }
+
     /// The sum of [`TreeEnsemble::sum`] and, added into `out`, each feature's contribution
     /// along the paths (Saabas): each split moves the output from the parent's value to the
     /// child's, and that change is credited to the split feature. One lockstep walk serves
@@ -317,6 +346,41 @@ mod tests {
         let total = e.sum_and_contributions(&[4.0, 3.0], &mut c);
         assert_eq!(total, e.sum(&[4.0, 3.0]));
         assert!((c[0] - (0.2 - 0.5)).abs() < 1e-6 && (c[1] - (2.0 - 0.2)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn many_rows_at_once_give_the_same_bits_as_one_at_a_time() {
+        let mut e = TreeEnsemble::default();
+        // 19 trees (two full groups of eight and a partial one) of varied shapes.
+        for t in 0..19u32 {
+            let v = f64::from(t) * 0.37 - 2.0;
+            let tree = [
+                split((t % 2) as u16, 5.0 - f64::from(t % 5), 2, 1, 1 + t % 2, v),
+                leaf(v / 3.0 + 0.1),
+                split(1, 1.0 + f64::from(t % 3), 3, 4, 3, -v),
+                leaf(v * 1.7),
+                leaf(-v / 7.0),
+            ];
+            e.push_tree(&tree).unwrap();
+        }
+        let rows: Vec<[f64; 2]> = (0..37)
+            .map(|i| {
+                let i = f64::from(i);
+                [
+                    if i % 9.0 == 0.0 {
+                        f64::NAN
+                    } else {
+                        i * 0.31 - 3.0
+                    },
+                    (i * 0.77) % 4.0,
+                ]
+            })
+            .collect();
+        let mut out = vec![0.0; rows.len()];
+        e.sum_many(&rows, &mut out);
+        for (row, got) in rows.iter().zip(&out) {
+            assert_eq!(got.to_bits(), e.sum(row).to_bits());
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::{ClassLine, HISTOGRAM_BINS, Period, Report};
 use crate::drift::{DriftLevel, FeatureDrift};
+use crate::metrics::format_dollars;
 
 const CSS: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;color:#1d2330;padding:0 16px}\
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde;padding-bottom:4px}\
@@ -262,6 +263,36 @@ pub fn render(report: &Report) -> String {
         card("recall", num(m.recall, 4));
         card("F1", num(m.f1, 4));
         card("recall at 1 % FPR", num(m.recall_at_1pct_fpr, 4));
+    }
+    if let Some(v) = &r.value {
+        card(
+            &format!(
+                "value detection rate ({} of {} fraud caught)",
+                format_dollars(v.fraud_dollars_caught),
+                format_dollars(v.fraud_dollars)
+            ),
+            pct(v.value_detection_rate),
+        );
+        card(
+            "good spend declined",
+            format_dollars(v.good_dollars_declined),
+        );
+        card(
+            "false-decline rate",
+            if v.false_decline_rate.is_finite() {
+                format!("{:.3} %", v.false_decline_rate * 100.0)
+            } else {
+                "–".into()
+            },
+        );
+        card("recall at 0.1 % FPR", num(v.recall_at_0_1pct_fpr, 4));
+        card(
+            &format!(
+                "card precision@100 (mean of {} days)",
+                v.card_precision_days
+            ),
+            num(v.card_precision_at_100, 4),
+        );
     }
     card(
         "threshold",

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::drift::{FeatureDrift, KS_DRIFT, PSI_DRIFT, PSI_WATCH, feature_drift};
 use crate::features::{FeatureVector, N_FEATURES};
-use crate::metrics::{Confusion, Curve, CurvePoint, Metrics};
+use crate::metrics::{Confusion, Curve, CurvePoint, Metrics, ValueMetrics};
+use crate::schema::Transaction;
 use crate::stats::FeatureStats;
 use crate::time::format_date;
 
@@ -98,6 +99,8 @@ pub struct Report {
     pub summary: Summary,
     /// At the threshold (or at the given decisions when the threshold is unknown).
     pub metrics: Option<Metrics>,
+    /// The dollar and card view of the same decisions.
+    pub value: Option<ValueMetrics>,
     pub classification: Option<Vec<ClassLine>>,
     pub curve: Option<Vec<CurvePoint>>,
     pub histograms: Histograms,
@@ -106,12 +109,22 @@ pub struct Report {
     pub drift: DriftSection,
 }
 
+/// `metrics` of the report's `metrics.json`: the metrics with their dollar and card view beside
+/// them, the keys of `fraud eval`'s `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelledMetrics {
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    #[serde(flatten)]
+    pub value: ValueMetrics,
+}
+
 /// The machine-readable twins of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsFile {
     pub context: ReportContext,
     pub summary: Summary,
-    pub metrics: Option<Metrics>,
+    pub metrics: Option<LabelledMetrics>,
     pub classification: Option<Vec<ClassLine>>,
     pub period: String,
     pub periods: Vec<Period>,
@@ -122,7 +135,11 @@ impl Report {
         MetricsFile {
             context: self.context.clone(),
             summary: self.summary.clone(),
-            metrics: self.metrics.clone(),
+            metrics: self
+                .metrics
+                .clone()
+                .zip(self.value.clone())
+                .map(|(metrics, value)| LabelledMetrics { metrics, value }),
             classification: self.classification.clone(),
             period: self.period.clone(),
             periods: self.periods.clone(),
@@ -130,8 +147,9 @@ impl Report {
     }
 }
 
-/// Collects scored rows; memory: 8 bytes per feature value plus ~24 bytes per row (the values
-/// stay f64 so ties with the reference percentiles bin exactly as in training).
+/// Collects scored rows; memory: 8 bytes per feature value plus ~24 bytes per row, ~24 more per
+/// labelled row (the values stay f64 so ties with the reference percentiles bin exactly as in
+/// training).
 #[derive(Debug, Default)]
 pub struct ReportCollector {
     times: Vec<i64>,
@@ -140,6 +158,20 @@ pub struct ReportCollector {
     probabilities: Vec<f64>,
     denied: Vec<bool>,
     columns: Vec<Vec<f64>>,
+    // Of the labelled rows, for the dollar and card metrics.
+    amounts: Vec<f64>,
+    cards: Cards,
+    days: Vec<i64>,
+}
+
+/// Card numbers, in memory only: their `Debug` shows how many, never one.
+#[derive(Default)]
+struct Cards(Vec<u64>);
+
+impl std::fmt::Debug for Cards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cards({} card numbers, not shown)", self.0.len())
+    }
 }
 
 fn ratio(a: u64, b: u64) -> Option<f64> {
@@ -154,20 +186,24 @@ impl ReportCollector {
         }
     }
 
-    /// One scored row: its time (`trans_date_trans_time` as seconds: the dates people read;
-    /// the Kaggle `unix_time` runs seven years earlier), label if known, probability, the
-    /// decision taken and its features.
+    /// One scored row: the transaction, its probability, the decision taken and its features.
+    /// Periods go by `trans_date_trans_time` (the dates people read; the Kaggle `unix_time`
+    /// runs seven years earlier), the card precision's days by `unix_time` as in `fraud eval`.
     pub fn add(
         &mut self,
-        unix_time: i64,
-        label: Option<u8>,
+        txn: &Transaction,
         probability: f64,
         denied: bool,
         features: &FeatureVector,
     ) {
-        self.times.push(unix_time);
-        match label {
-            Some(l) => self.labels.push(l),
+        self.times.push(txn.trans_date_trans_time.0);
+        match txn.is_fraud {
+            Some(l) => {
+                self.labels.push(l);
+                self.amounts.push(txn.amt);
+                self.cards.0.push(txn.cc_num);
+                self.days.push(txn.unix_time.div_euclid(86_400));
+            }
             None => self.unlabelled += 1,
         }
         self.probabilities.push(probability);
@@ -203,7 +239,7 @@ impl ReportCollector {
             },
         };
 
-        let (metrics, classification, curve) = if labelled {
+        let (metrics, value, classification, curve) = if labelled {
             let decisions: Vec<f64> = self
                 .denied
                 .iter()
@@ -262,9 +298,17 @@ impl ReportCollector {
                 ),
             ];
             let curve = Curve::new(&self.labels, &self.probabilities).sample(CURVE_POINTS);
-            (Some(m), Some(lines), Some(curve))
+            let value = ValueMetrics::with_decisions(
+                &self.labels,
+                &self.probabilities,
+                &self.amounts,
+                &self.cards.0,
+                &self.days,
+                &self.denied,
+            );
+            (Some(m), Some(value), Some(lines), Some(curve))
         } else {
-            (None, None, None)
+            (None, None, None, None)
         };
 
         let bin = |p: f64| ((p * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1);
@@ -354,6 +398,7 @@ impl ReportCollector {
             context,
             summary,
             metrics,
+            value,
             classification,
             curve,
             histograms,
@@ -373,7 +418,19 @@ impl ReportCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::DateTimeText;
     use crate::stats::FeatureStats;
+
+    /// A transaction at `time` (both clocks) of `card` for `amt`.
+    fn txn(time: i64, label: Option<u8>, amt: f64, card: u64) -> Transaction {
+        let mut t = crate::schema::tests::sample();
+        t.trans_date_trans_time = DateTimeText(time);
+        t.unix_time = time;
+        t.is_fraud = label;
+        t.amt = amt;
+        t.cc_num = card;
+        t
+    }
 
     fn context(threshold: Option<f64>) -> ReportContext {
         ReportContext {
@@ -399,13 +456,13 @@ mod tests {
             x[0] += shift;
             let fraud = i % 50 == 0;
             let p = if fraud { 0.6 + u * 0.4 } else { u * 0.7 };
-            collector.add(
+            let t = txn(
                 1_600_000_000 + i64::from(i) * 864,
                 labelled.then_some(u8::from(fraud)),
-                p,
-                p >= 0.5,
-                &x,
+                if fraud { 40.0 } else { 2.5 },
+                4_917_263_058_000 + u64::from(i),
             );
+            collector.add(&t, p, p >= 0.5, &x);
         }
         let reference = reference_columns
             .iter()
@@ -418,6 +475,7 @@ mod tests {
     #[test]
     fn a_labelled_report_has_every_section_and_consistent_numbers() {
         let (collector, reference) = rows(true, 0.5);
+        let collector_debug = format!("{collector:?}");
         let report = collector.finish(context(Some(0.5)), &reference);
         let m = report.metrics.as_ref().unwrap();
         assert_eq!((m.rows, m.frauds), (9_000, 180));
@@ -427,6 +485,20 @@ mod tests {
             report.periods.iter().map(|p| p.rows).sum::<u64>(),
             report.summary.rows
         );
+        // Every fraud scores at least 0.6 and is declined; a legitimate row is declined when
+        // 0.7 * (i % 100) / 100 >= 0.5, i.e. i % 100 >= 72: 28 of each 100, 2,520 of 8,820.
+        let v = report.value.as_ref().unwrap();
+        assert_eq!(
+            (v.fraud_dollars, v.fraud_dollars_caught),
+            (7_200.0, 7_200.0)
+        );
+        assert_eq!(v.value_detection_rate, 1.0);
+        assert_eq!(v.good_dollars_declined, 2_520.0 * 2.5);
+        assert_eq!(v.false_decline_rate, 2_520.0 / 8_820.0);
+        assert_eq!(v.false_decline_rate, m.confusion.fp as f64 / 8_820.0);
+        // 9,000 rows 864 s apart from 2020-09-13 12:26:40 UTC: 91 days.
+        assert_eq!(v.card_precision_days, 91);
+        assert!(v.card_precision_at_100 > 0.0 && v.card_precision_at_100 <= 1.0);
         let lines = report.classification.as_ref().unwrap();
         assert_eq!(lines[1].support, 180);
         assert_eq!(lines[1].recall, m.recall);
@@ -450,8 +522,37 @@ mod tests {
         assert_eq!(html.matches("class=\"plot drift\"").count(), N_FEATURES);
         assert!(!html.contains("NaN") && !html.contains("inf") && !html.contains("<script"));
         assert!(!html.contains("no-labels"));
-        let json = serde_json::to_string(&report.metrics_file()).unwrap();
-        assert!(json.contains("\"auc_pr\""));
+        for card in [
+            "value detection rate ($7,200 of $7,200 fraud caught)",
+            "<b>$6,300</b>good spend declined",
+            "false-decline rate",
+            "recall at 0.1 % FPR",
+            "card precision@100 (mean of 91 days)",
+        ] {
+            assert!(html.contains(card), "headline card {card}");
+        }
+        let json: serde_json::Value = serde_json::to_value(report.metrics_file()).unwrap();
+        let m = &json["metrics"];
+        assert_eq!(
+            m["auc_pr"].as_f64(),
+            Some(report.metrics.as_ref().unwrap().auc_pr)
+        );
+        assert_eq!(m["value_detection_rate"].as_f64(), Some(1.0));
+        assert_eq!(m["good_dollars_declined"].as_f64(), Some(6_300.0));
+        assert_eq!(m["card_precision_days"].as_u64(), Some(91));
+        for key in [
+            "fraud_dollars",
+            "fraud_dollars_caught",
+            "false_decline_rate",
+            "recall_at_0_1pct_fpr",
+            "card_precision_at_100",
+        ] {
+            assert!(m[key].is_number(), "{key}: {m}");
+        }
+        // Card numbers are grouped on in memory, and shown nowhere.
+        let text = format!("{html}{json}{report:?}{collector_debug}");
+        assert!(!text.contains("4917263058"), "a card number in the output");
+        assert!(collector_debug.contains("9000 card numbers, not shown"));
     }
 
     #[test]
@@ -459,7 +560,10 @@ mod tests {
         let (collector, reference) = rows(false, 0.0);
         let report = collector.finish(context(None), &reference);
         assert!(
-            report.metrics.is_none() && report.classification.is_none() && report.curve.is_none()
+            report.metrics.is_none()
+                && report.value.is_none()
+                && report.classification.is_none()
+                && report.curve.is_none()
         );
         assert!(
             report.drift.drifted.is_empty(),
@@ -469,23 +573,38 @@ mod tests {
         let html = html::render(&report);
         assert!(html.contains("id=\"no-labels\"") && !html.contains("id=\"classification\""));
         assert!(html.contains("aria-label=\"score histogram by class\""));
+        assert!(!html.contains("value detection rate") && !html.contains("card precision"));
+        assert!(report.metrics_file().metrics.is_none());
     }
 
     #[test]
     fn a_short_period_is_reported_by_day() {
         let mut collector = ReportCollector::new();
         for i in 0..10 {
-            collector.add(
+            // Four cards; card 3 has the fraud; every score ties.
+            let t = txn(
                 86_400 * 3 + i * 7_200,
                 Some(u8::from(i == 3)),
-                0.1,
-                false,
-                &[0.0; N_FEATURES],
+                12.34,
+                1_000_000_000 + (i as u64 % 4),
             );
+            collector.add(&t, 0.1, false, &[0.0; N_FEATURES]);
         }
         let report = collector.finish(context(Some(0.5)), &[]);
         assert_eq!(report.period, "day");
         assert_eq!(report.periods.len(), 1);
         assert_eq!(report.periods[0].start, "1970-01-04");
+        // Nothing declined; the day's four cards all fit in the top 100, one is a fraud card.
+        let v = report.value.unwrap();
+        assert_eq!(
+            (
+                v.fraud_dollars,
+                v.fraud_dollars_caught,
+                v.value_detection_rate
+            ),
+            (12.34, 0.0, 0.0)
+        );
+        assert_eq!((v.good_dollars_declined, v.false_decline_rate), (0.0, 0.0));
+        assert_eq!((v.card_precision_at_100, v.card_precision_days), (0.25, 1));
     }
 }
