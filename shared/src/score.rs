@@ -113,21 +113,9 @@ pub fn score_stream_models(
         };
         artifacts.len()
     ];
-    let mut chunk: Vec<Transaction> = Vec::with_capacity(CHUNK);
     let mut decisions: Vec<Decision> = Vec::with_capacity(artifacts.len());
-    let mut flush = |chunk: &mut Vec<Transaction>, summaries: &mut [ScoreSummary]| -> Result<()> {
-        let inputs: Vec<FeatureInput> = chunk
-            .par_iter()
-            .map(FeatureInput::from_transaction)
-            .collect();
-        let mut features: Vec<Vec<FeatureVector>> = Vec::with_capacity(artifacts.len());
-        let mut probabilities: Vec<Vec<f64>> = Vec::with_capacity(artifacts.len());
-        for (artifact, builder) in artifacts.iter().zip(builders.iter_mut()) {
-            let x = builder.next_batch(&inputs);
-            probabilities.push(crate::train::predict_rows(&artifact.model, &x));
-            features.push(x);
-        }
-        for (i, txn) in chunk.iter().enumerate() {
+    let mut hand_over = |scored: Scored| -> Result<()> {
+        for (i, txn) in scored.rows.iter().enumerate() {
             decisions.clear();
             if let Some(label) = txn.is_fraud {
                 labels.push(label);
@@ -136,7 +124,7 @@ pub fn score_stream_models(
                 days.push(txn.unix_time.div_euclid(86_400));
             }
             for (m, artifact) in artifacts.iter().enumerate() {
-                let probability = probabilities[m][i];
+                let probability = scored.probabilities[m][i];
                 let decision = Decision {
                     probability,
                     fraud: probability >= artifact.threshold,
@@ -150,18 +138,37 @@ pub fn score_stream_models(
                 }
                 decisions.push(decision);
             }
-            sink(txn, &features[0][i], &decisions)?;
+            sink(txn, &scored.features[i], &decisions)?;
         }
-        chunk.clear();
         Ok(())
     };
-    for txn in reader.by_ref() {
-        chunk.push(txn?);
-        if chunk.len() == CHUNK {
-            flush(&mut chunk, &mut summaries)?;
+    // A chunk is scored on the pool while the previous one goes through the sink here, so the
+    // sink's serial work (formatting, writing) overlaps the scoring.
+    let mut pending: Option<Scored> = None;
+    loop {
+        let mut chunk: Vec<Transaction> = Vec::with_capacity(CHUNK);
+        for txn in reader.by_ref() {
+            chunk.push(txn?);
+            if chunk.len() == CHUNK {
+                break;
+            }
         }
+        if chunk.is_empty() && pending.is_none() {
+            break;
+        }
+        let builders = &mut *builders;
+        let (handed, scored) = std::thread::scope(|s| {
+            let scoring =
+                (!chunk.is_empty()).then(|| s.spawn(|| score_chunk(chunk, artifacts, builders)));
+            let handed = pending.take().map_or(Ok(()), &mut hand_over);
+            (
+                handed,
+                scoring.map(|t| t.join().expect("the scoring thread does not panic")),
+            )
+        });
+        handed?;
+        pending = scored;
     }
-    flush(&mut chunk, &mut summaries)?;
     for ((summary, artifact), scores) in summaries.iter_mut().zip(artifacts).zip(&scores) {
         summary.skipped_rows = reader.skipped();
         if summary.unlabeled_rows == 0 && !labels.is_empty() {
@@ -175,6 +182,38 @@ pub fn score_stream_models(
         }
     }
     Ok(summaries)
+}
+
+/// A chunk of rows with the first model's features and every model's probabilities.
+struct Scored {
+    rows: Vec<Transaction>,
+    features: Vec<FeatureVector>,
+    probabilities: Vec<Vec<f64>>,
+}
+
+fn score_chunk(
+    rows: Vec<Transaction>,
+    artifacts: &[&Artifact],
+    builders: &mut [FeatureBuilder<'_>],
+) -> Scored {
+    let inputs: Vec<FeatureInput> = rows
+        .par_iter()
+        .map(FeatureInput::from_transaction)
+        .collect();
+    let mut features = Vec::new();
+    let mut probabilities = Vec::with_capacity(artifacts.len());
+    for (m, (artifact, builder)) in artifacts.iter().zip(builders.iter_mut()).enumerate() {
+        let x = builder.next_batch(&inputs);
+        probabilities.push(crate::train::predict_rows(&artifact.model, &x));
+        if m == 0 {
+            features = x;
+        }
+    }
+    Scored {
+        rows,
+        features,
+        probabilities,
+    }
 }
 
 /// `predictions.csv`: `trans_num,fraud_probability,prediction`, one line per scored row, the

@@ -156,12 +156,14 @@ impl Default for TrainConfig {
 }
 
 /// The first stage's default hyper-parameters: small, since every decision runs it too (30
-/// trees of depth 5 gave the final model the same validation AUC-PR as 60 or 100).
+/// trees of depth 5 on a tenth of the legitimate rows gave the final model the same validation
+/// AUC-PR as 60 or 100 trees, or a fifth of the rows).
 pub fn card_risk_defaults() -> GbdtParams {
     GbdtParams {
         iterations: 30,
         learning_rate: 0.3,
         max_depth: 5,
+        legit_sample_rate: 0.1,
         ..GbdtParams::default()
     }
 }
