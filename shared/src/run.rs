@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, ModelParams};
 use crate::metrics::Metrics;
 
 /// Which kind of run.
@@ -74,6 +74,18 @@ impl RunRecord {
         metrics.insert("train_rows".into(), artifact.training.rows as f64);
         metrics.insert("train_frauds".into(), artifact.training.frauds as f64);
         metrics.insert("skipped_rows".into(), artifact.training.skipped_rows as f64);
+        metrics.insert(
+            "fit_sample_rows".into(),
+            artifact.training.fit_sample_rows as f64,
+        );
+        let mut params: BTreeMap<String, String> = artifact.params.pairs().into_iter().collect();
+        let first_stage = ModelParams::Gbdt(artifact.card_risk_params.clone());
+        params.extend(
+            first_stage
+                .pairs()
+                .into_iter()
+                .map(|(k, v)| (format!("card_risk.{k}"), v)),
+        );
         RunRecord {
             id: artifact.model_version.clone(),
             kind: RunKind::Train,
@@ -82,7 +94,7 @@ impl RunRecord {
             created_at: artifact.created_at.clone(),
             data_key: data_key.to_owned(),
             data_etag,
-            params: artifact.params.pairs().into_iter().collect(),
+            params,
             metrics,
             artifacts: BTreeMap::from([("model".to_owned(), model_key.to_owned())]),
             threshold: artifact.threshold,

@@ -96,6 +96,9 @@ async fn other_objects_are_ignored_and_direct_invokes_take_parameters() {
             .unwrap();
     assert_eq!(record.params["max_depth"], "3");
     assert_eq!(record.params["iterations"], "20");
+    // The first stage's parameters are logged too, and are not the overridden ones.
+    assert_eq!(record.params["card_risk.iterations"], "30");
+    assert!(record.metrics["fit_sample_rows"] > 0.0);
 }
 
 #[tokio::test]

@@ -109,6 +109,30 @@ struct Windows {
     prev: Option<PastEvent>,
 }
 
+impl Windows {
+    /// The features of the window totals at a transaction of `event`'s category.
+    fn new(
+        totals: &[WindowTotals; 4],
+        event: &CardEvent,
+        risk_max: u16,
+        prev: Option<PastEvent>,
+    ) -> Self {
+        let day = &totals[W24];
+        Windows {
+            counts: totals.map(|w| f64::from(w.count)),
+            sums: totals.map(|w| w.cents as f64 / 100.0),
+            nights_6h: f64::from(totals[W6].nights),
+            nights_24h: f64::from(day.nights),
+            same_category: f64::from(day.categories[usize::from(event.category.code())]),
+            large: f64::from(day.large),
+            distinct_categories: day.distinct_categories(),
+            risk_sum: day.risk as f64 / RISK_SCALE,
+            risk_max: f64::from(risk_max) / RISK_SCALE,
+            prev,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct WindowTotals {
     /// Index in `recent` of the first transaction inside the window.
@@ -314,19 +338,9 @@ impl CardState {
     }
 
     fn windows_of(&self, totals: &[WindowTotals; 4], event: &CardEvent) -> Windows {
-        let day = &totals[W24];
-        Windows {
-            counts: totals.map(|w| f64::from(w.count)),
-            sums: totals.map(|w| w.cents as f64 / 100.0),
-            nights_6h: f64::from(totals[W6].nights),
-            nights_24h: f64::from(day.nights),
-            same_category: f64::from(day.categories[usize::from(event.category.code())]),
-            large: f64::from(day.large),
-            distinct_categories: day.distinct_categories(),
-            risk_sum: day.risk as f64 / RISK_SCALE,
-            risk_max: f64::from(self.risk_max_from(day.start)) / RISK_SCALE,
-            prev: self.recent.back().copied().or(self.last_evicted),
-        }
+        let risk_max = self.risk_max_from(totals[W24].start);
+        let prev = self.recent.back().copied().or(self.last_evicted);
+        Windows::new(totals, event, risk_max, prev)
     }
 
     fn history(&self, event: &CardEvent, windows: Windows) -> CardHistory {
@@ -439,7 +453,7 @@ impl CardState {
     fn scan(&self, event: &CardEvent) -> Windows {
         let t = event.unix_time;
         let mut totals = [WindowTotals::default(); 4];
-        let mut risk_max = None;
+        let mut risk_max = 0;
         let mut prev = self.last_evicted;
         for e in self.recent.iter().take_while(|e| e.event.unix_time <= t) {
             prev = Some(*e);
@@ -449,22 +463,10 @@ impl CardState {
                 }
             }
             if e.event.unix_time > t - WINDOWS[W24] {
-                risk_max = risk_max.max(Some(e.risk));
+                risk_max = risk_max.max(e.risk);
             }
         }
-        let day = &totals[W24];
-        Windows {
-            counts: totals.map(|w| f64::from(w.count)),
-            sums: totals.map(|w| w.cents as f64 / 100.0),
-            nights_6h: f64::from(totals[W6].nights),
-            nights_24h: f64::from(day.nights),
-            same_category: f64::from(day.categories[usize::from(event.category.code())]),
-            large: f64::from(day.large),
-            distinct_categories: day.distinct_categories(),
-            risk_sum: day.risk as f64 / RISK_SCALE,
-            risk_max: risk_max.map_or(0.0, |r| f64::from(r) / RISK_SCALE),
-            prev,
-        }
+        Windows::new(&totals, event, risk_max, prev)
     }
 
     /// Mean and population standard deviation (dollars) of all earlier amounts, from exact
