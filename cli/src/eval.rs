@@ -53,7 +53,9 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
     };
     let mut builder = artifact.feature_builder();
     if let Some(history) = &args.history {
-        let mut reader = TransactionReader::open(history, mode)?.parallel();
+        let mut reader = TransactionReader::open(history, mode)?
+            .without_personal_fields()
+            .parallel();
         let bar = progress::file_bar(history, "history");
         let rows = replay_history(&mut reader, std::slice::from_mut(&mut builder))?;
         bar.finish_and_clear();
@@ -66,7 +68,9 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
 
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::output(&args.out, e))?;
     let predictions_path = args.out.join("predictions.csv");
-    let mut reader = TransactionReader::open(&args.data, mode)?.parallel();
+    let mut reader = TransactionReader::open(&args.data, mode)?
+        .without_personal_fields()
+        .parallel();
     let counter = reader.byte_counter();
     let bar = progress::file_bar(&args.data, "scoring");
     let file =

@@ -48,7 +48,9 @@ fn reference(path: &Path) -> CliResult<(Vec<FeatureStats>, Option<Artifact>)> {
         let artifact = Artifact::load(path)?;
         return Ok((artifact.reference.clone(), Some(artifact)));
     }
-    let mut reader = TransactionReader::open(path, ReadMode::Strict)?.parallel();
+    let mut reader = TransactionReader::open(path, ReadMode::Strict)?
+        .without_personal_fields()
+        .parallel();
     // Without a model there is no first stage: the remembered risks read 0 here (and in the
     // current file's features when it is not scored here either).
     let mut builder = FeatureBuilder::with_risk(&NoRisk);

@@ -300,6 +300,7 @@ fn score_file(
 ) -> Result<Scored, fraud_core::CoreError> {
     let mut reader =
         TransactionReader::from_reader(object.reader, source.clone(), ReadMode::Lenient)?
+            .without_personal_fields()
             .parallel();
     let mut builders: Vec<_> = models.iter().map(|m| m.feature_builder()).collect();
     let mut predictions = PredictionsCsv::new(Vec::with_capacity(1 << 20), source.clone())?;

@@ -12,6 +12,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod records;
+
+use records::{Record, RecordSplitter};
+
 use crate::error::{CoreError, Result, RowProblem};
 use crate::schema::{COLUMNS, FieldError, Transaction};
 
@@ -109,12 +113,12 @@ impl ColumnMap {
     }
 }
 
-fn field<'r>(record: &'r csv::StringRecord, map: &ColumnMap, i: usize) -> &'r str {
+fn field<'r>(record: &Record<'r>, map: &ColumnMap, i: usize) -> &'r str {
     map.fields[i].and_then(|pos| record.get(pos)).unwrap_or("")
 }
 
 fn parse<T: FromStr>(
-    record: &csv::StringRecord,
+    record: &Record<'_>,
     map: &ColumnMap,
     i: usize,
     what: &str,
@@ -125,10 +129,14 @@ fn parse<T: FromStr>(
         .map_err(|_| FieldError::new(COLUMNS[i], text, format!("is not {what}")))
 }
 
+/// The card holder's name, street, city and job: the columns a model never reads.
+const PERSONAL_COLUMNS: [usize; 5] = [5, 6, 8, 9, 15];
+
 fn parse_row(
-    record: &csv::StringRecord,
-    map: &ColumnMap,
+    record: &Record<'_>,
+    ctx: &ParseContext,
 ) -> std::result::Result<Transaction, RowProblem> {
+    let map = &ctx.columns;
     if record.len() != map.width {
         return Err(RowProblem::FieldCount {
             expected: map.width,
@@ -136,6 +144,18 @@ fn parse_row(
         });
     }
     let text = |i: usize| field(record, map, i).to_owned();
+    // Left empty unless kept, or too long (then validation names them, as it always has).
+    let keep_personal = ctx.personal_fields
+        || PERSONAL_COLUMNS
+            .iter()
+            .any(|&i| field(record, map, i).len() > crate::schema::MAX_TEXT_LEN);
+    let personal = |i: usize| {
+        if keep_personal {
+            text(i)
+        } else {
+            String::new()
+        }
+    };
     let index = match map.index.and_then(|pos| record.get(pos)) {
         Some(s) if !s.is_empty() => Some(
             s.parse()
@@ -164,17 +184,17 @@ fn parse_row(
         merchant: text(2),
         category: parse(record, map, 3, "one of the 14 categories of the data set")?,
         amt: parse(record, map, 4, "a number")?,
-        first: text(5),
-        last: text(6),
+        first: personal(5),
+        last: personal(6),
         gender: parse(record, map, 7, "M or F")?,
-        street: text(8),
-        city: text(9),
+        street: personal(8),
+        city: personal(9),
         state: text(10),
         zip: parse(record, map, 11, "a zip code (integer)")?,
         lat: parse(record, map, 12, "a number")?,
         long: parse(record, map, 13, "a number")?,
         city_pop: parse(record, map, 14, "a non-negative integer")?,
-        job: text(15),
+        job: personal(15),
         dob: parse(record, map, 16, "a date as YYYY-MM-DD")?,
         trans_num: text(17),
         unix_time: parse(record, map, 18, "an integer (epoch seconds)")?,
@@ -204,7 +224,7 @@ struct ReadFailure {
 /// Cuts a byte stream into chunks of whole records: a chunk ends after a line end that is not
 /// inside a quoted field (an even number of quotes before it; `""` escapes count twice).
 struct Chunker {
-    stream: Box<dyn BufRead + Send>,
+    stream: Box<dyn Read + Send>,
     pending: Vec<u8>,
     next_line: u64,
     failure: Option<std::io::Error>,
@@ -215,11 +235,11 @@ impl Chunker {
     /// The end (after its line end) of the last complete record in `buf`.
     fn last_record_end(buf: &[u8]) -> Option<usize> {
         let mut quotes_after = 0usize;
-        let total = buf.iter().filter(|&&b| b == b'"').count();
-        for i in (0..buf.len()).rev() {
+        let total = memchr::memchr_iter(b'"', buf).count();
+        for i in memchr::memrchr2_iter(b'\n', b'"', buf) {
             match buf[i] {
                 b'"' => quotes_after += 1,
-                b'\n' if (total - quotes_after).is_multiple_of(2) => return Some(i + 1),
+                _ if (total - quotes_after).is_multiple_of(2) => return Some(i + 1),
                 _ => {}
             }
         }
@@ -240,27 +260,31 @@ impl Chunker {
     }
 
     /// Reads until `pending` holds at least `want` bytes or the stream ends or fails, straight
-    /// into `pending` (a decompressor writes there directly).
+    /// into `pending`'s spare room (a decompressor writes there directly).
     fn fill(&mut self, want: usize) {
         if self.pending.len() >= want || self.eof || self.failure.is_some() {
             return;
         }
-        let missing = (want - self.pending.len()) as u64;
+        let missing = want - self.pending.len();
+        self.pending.reserve(missing);
         match (&mut self.stream)
-            .take(missing)
+            .take(missing as u64)
             .read_to_end(&mut self.pending)
         {
-            Ok(n) if (n as u64) < missing => self.eof = true,
+            Ok(n) if n < missing => self.eof = true,
             Ok(_) => {}
             Err(e) => self.failure = Some(e),
         }
     }
 
+    /// The first `end` bytes as a chunk; the rest stays, in a buffer with room for a chunk.
     fn take(&mut self, end: usize) -> Chunk {
-        let rest = self.pending.split_off(end);
-        let bytes = std::mem::replace(&mut self.pending, rest);
+        let mut rest = Vec::with_capacity(CHUNK_BYTES.max(self.pending.len() - end));
+        rest.extend_from_slice(&self.pending[end..]);
+        let mut bytes = std::mem::replace(&mut self.pending, rest);
+        bytes.truncate(end);
         let first_line = self.next_line;
-        self.next_line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.next_line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
         Chunk { bytes, first_line }
     }
 
@@ -323,10 +347,12 @@ impl Chunker {
 }
 
 /// What a parse job needs to turn a chunk into rows.
+#[derive(Clone)]
 struct ParseContext {
+    /// Read the card holder's name, street, city and job (see
+    /// [`TransactionReader::without_personal_fields`]).
+    personal_fields: bool,
     columns: ColumnMap,
-    /// CRLF files: the csv crate dates every record after a reader's first one line early.
-    crlf: bool,
     source_name: String,
 }
 
@@ -338,43 +364,34 @@ struct Parsed {
 }
 
 fn parse_chunk(chunk: &Chunk, ctx: &ParseContext, keep_records: bool) -> Vec<Parsed> {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(&chunk.bytes[..]);
-    let line_of =
-        |csv_line: u64, k: usize| chunk.first_line - 1 + csv_line + u64::from(ctx.crlf && k > 0);
     let mut rows = Vec::with_capacity(chunk.bytes.len() / 200);
-    let mut record = csv::StringRecord::new();
-    loop {
-        let k = rows.len();
-        let guess = line_of(csv.position().line(), k);
-        match csv.read_record(&mut record) {
-            Ok(false) => return rows,
-            Ok(true) => {
-                let line = record.position().map_or(guess, |p| line_of(p.line(), k));
-                let result =
-                    parse_row(&record, &ctx.columns).map_err(|problem| CoreError::BadRow {
-                        source_name: ctx.source_name.clone(),
-                        line,
-                        problem,
-                    });
-                rows.push(Parsed {
-                    line,
-                    record: keep_records.then(|| record.clone()),
-                    result,
-                });
-            }
-            Err(e) => {
-                let line = e.position().map_or(guess, |p| line_of(p.line(), k));
-                rows.push(Parsed {
-                    line,
-                    record: None,
-                    result: Err(csv_error(&ctx.source_name, e, line)),
-                });
-            }
-        }
+    let mut splitter = RecordSplitter::new(&chunk.bytes, chunk.first_line);
+    while let Some(record) = splitter.next_record() {
+        rows.push(match record {
+            Ok(record) => Parsed {
+                line: record.line,
+                record: keep_records.then(|| record.to_string_record()),
+                result: parse_row(&record, ctx).map_err(|problem| CoreError::BadRow {
+                    source_name: ctx.source_name.clone(),
+                    line: record.line,
+                    problem,
+                }),
+            },
+            Err(bad) => Parsed {
+                line: bad.line,
+                record: None,
+                result: Err(CoreError::BadRow {
+                    source_name: ctx.source_name.clone(),
+                    line: bad.line,
+                    problem: RowProblem::Malformed(format!(
+                        "field {} is not valid UTF-8",
+                        bad.field + 1
+                    )),
+                }),
+            },
+        });
     }
+    rows
 }
 
 /// Chunks parsed on the rayon pool, ahead of the consumer and handed over in file order; the
@@ -502,10 +519,11 @@ impl TransactionReader {
         let head = buffered
             .fill_buf()
             .map_err(|e| CoreError::io(&source_name, e))?;
-        let stream: Box<dyn BufRead + Send> = if head.starts_with(&ZSTD_MAGIC) {
+        // The chunker reads whole chunks, so the decoder writes straight into them.
+        let stream: Box<dyn Read + Send> = if head.starts_with(&ZSTD_MAGIC) {
             let decoder = zstd::stream::read::Decoder::with_buffer(buffered)
                 .map_err(|e| CoreError::io(&source_name, e))?;
-            Box::new(BufReader::with_capacity(1 << 16, decoder))
+            Box::new(decoder)
         } else {
             Box::new(buffered)
         };
@@ -522,7 +540,6 @@ impl TransactionReader {
             .ok_or_else(|| CoreError::EmptyFile {
                 source_name: source_name.clone(),
             })?;
-        let crlf = header_chunk.bytes.ends_with(b"\r\n");
         let mut header = csv::StringRecord::new();
         csv::ReaderBuilder::new()
             .flexible(true)
@@ -541,7 +558,7 @@ impl TransactionReader {
             source: Source::Inline(chunker),
             ctx: Arc::new(ParseContext {
                 columns,
-                crlf,
+                personal_fields: true,
                 source_name,
             }),
             header,
@@ -564,6 +581,18 @@ impl TransactionReader {
         if let Source::Inline(chunker) = std::mem::replace(&mut self.source, Source::Moved) {
             self.source = Source::Parallel(Pipeline::start(chunker, Arc::clone(&self.ctx)));
         }
+        self
+    }
+
+    /// Leaves `first`, `last`, `street`, `city` and `job` empty in the rows (they are still
+    /// checked): scoring and training never read them, so the batch paths neither allocate
+    /// them nor hold a card holder's name and address in memory. Call before [`Self::parallel`].
+    pub fn without_personal_fields(mut self) -> Self {
+        assert!(
+            matches!(self.source, Source::Inline(_)),
+            "without_personal_fields() comes before parallel()"
+        );
+        Arc::make_mut(&mut self.ctx).personal_fields = false;
         self
     }
 
