@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use fraud_core::ReadMode;
 use fraud_core::artifact::ModelParams;
+use fraud_core::metrics::format_dollars;
 use fraud_core::model::ModelKind;
-use fraud_core::train::{TrainConfig, load_training_data, train};
+use fraud_core::train::{ThresholdRule, TrainConfig, load_training_data, train};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -25,6 +26,10 @@ pub struct TrainArgs {
     /// Try a small hyper-parameter grid; the best validation AUC-PR wins.
     #[arg(long)]
     pub grid: bool,
+    /// How the decision threshold is chosen on the validation slice: dollar_cost (the least
+    /// missed fraud dollars plus declined good dollars) or f1 (the maximum F1).
+    #[arg(long, default_value = "dollar_cost", value_name = "RULE")]
+    pub threshold_rule: ThresholdRule,
     /// Override one hyper-parameter, e.g. `--set iterations=500` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -91,6 +96,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     let mut config = TrainConfig {
         model: args.model,
         grid: args.grid,
+        threshold_rule: args.threshold_rule,
         ..TrainConfig::default()
     };
     match args.model {
@@ -139,7 +145,21 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         "validation: AUC-ROC {:.4}  AUC-PR {:.4}  precision {:.4}  recall {:.4}  F1 {:.4}  recall@1%FPR {:.4}",
         v.auc_roc, v.auc_pr, v.precision, v.recall, v.f1, v.recall_at_1pct_fpr
     );
-    println!("threshold (max F1 on validation): {:.6}", a.threshold);
+    let value = &a.validation_value;
+    println!(
+        "validation at the threshold: value detection rate {:.4}  good spend declined {}  false-decline rate {:.6}",
+        value.value_detection_rate,
+        format_dollars(value.good_dollars_declined),
+        value.false_decline_rate
+    );
+    println!(
+        "threshold ({} on validation): {:.6}",
+        match a.threshold_rule {
+            ThresholdRule::DollarCost => "least dollar cost",
+            ThresholdRule::F1 => "max F1",
+        },
+        a.threshold
+    );
     a.save(&args.out)?;
     println!(
         "model {} written to {} (fitting {:.1} s, total {:.1} s)",

@@ -3,17 +3,19 @@
 //! training rows by time). The test file is never read.
 //!
 //!     cargo run --release -p fraud-core --example feature_search -- TRAIN.csv[.zst] \
-//!         [candidates|ablation|all] [--gbdt '{"iterations": 100}'] [--risk '{"max_depth": 4}']
+//!         [candidates|ablation|all|thresholds] [--gbdt '{"iterations": 100}'] [--risk '{"max_depth": 4}']
 //!
 //! `candidates`: the original 22 features, each candidate added to them alone, all first-stage
 //! features, then each remembered-risk feature added to those, and everything.
 //! `ablation`: every feature, then every feature but one, for each feature.
 //! `all`: every feature only (to compare hyper-parameters).
+//! `thresholds`: every feature, and the decision rules the threshold could follow (F1, dollar
+//! cost, a fixed cost per false decline, an amount-aware rule), each with F1 and dollars.
 //! `--gbdt` and `--risk` override hyper-parameters of the final model and the first stage.
 
 use std::time::Instant;
 
-use fraud_core::metrics::{Curve, ValueMetrics};
+use fraud_core::metrics::{Curve, Metrics, ValueMetrics, least_dollar_cost_threshold};
 use fraud_core::model::{GbdtModel, GbdtParams};
 use fraud_core::train::{Prepared, TrainConfig, load_training_data, predict_all, prepare};
 use fraud_core::{FEATURE_NAMES, N_FEATURES, ReadMode};
@@ -53,7 +55,9 @@ fn run(label: &str, features: &[usize], prepared: &Prepared, params: &GbdtParams
     let scores = predict_all(&fraud_core::model::Model::Gbdt(model), &prepared.valid_set);
     let valid = &prepared.valid_set;
     let curve = Curve::new(&valid.labels, &scores);
-    let (threshold, f1) = curve.best_f1_threshold();
+    let (_, f1) = curve.best_f1_threshold();
+    let (threshold, cost) = least_dollar_cost_threshold(&valid.labels, &scores, valid.column(0));
+    let at_cost = Metrics::compute(&valid.labels, &scores, threshold);
     let value = ValueMetrics::compute(
         &valid.labels,
         &scores,
@@ -63,17 +67,89 @@ fn run(label: &str, features: &[usize], prepared: &Prepared, params: &GbdtParams
         threshold,
     );
     println!(
-        "| {label} | {} | {:.4} | {f1:.4} | {:.4} | {seconds:.1} s |",
+        "| {label} | {} | {:.4} | {f1:.4} | {:.4} | {:.4} | ${cost:.0} | {seconds:.1} s |",
         features.len(),
         curve.average_precision(),
+        at_cost.f1,
         value.value_detection_rate,
     );
+}
+
+/// Decision rules for the full model on the validation slice: the F1 threshold and thresholds
+/// below it, the least-dollar-cost threshold (the default), the threshold a fixed cost `D` per
+/// false decline would choose, and the amount-aware rule "decline when p * amt >= (1 - p) * D"
+/// (the Bayes decision for calibrated p with that cost), each with F1 and the dollars.
+fn thresholds(prepared: &Prepared, params: &GbdtParams) {
+    let all: Vec<usize> = (0..N_FEATURES).collect();
+    let model = GbdtModel::fit_sample(&prepared.fit_set, &all, params).expect("fit");
+    let scores = predict_all(&fraud_core::model::Model::Gbdt(model), &prepared.valid_set);
+    let valid = &prepared.valid_set;
+    let (labels, amounts) = (&valid.labels, valid.column(0));
+    println!(
+        "| rule | threshold | F1 | value detection | false declines | good spend declined | dollar cost |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let row = |rule: &str, threshold: String, declined: &[bool]| {
+        let (cards, days) = (vec![0u64; valid.n_rows()], vec![0i64; valid.n_rows()]);
+        let v = ValueMetrics::with_decisions(labels, &scores, amounts, &cards, &days, declined);
+        let (tp, fp) = labels
+            .iter()
+            .zip(declined)
+            .fold((0, 0), |(tp, fp), (&l, &d)| {
+                (tp + u64::from(d && l == 1), fp + u64::from(d && l == 0))
+            });
+        let frauds = labels.iter().filter(|&&l| l == 1).count() as f64;
+        let f1 = 2.0 * tp as f64 / (tp as f64 + fp as f64 + frauds);
+        let cost = v.fraud_dollars - v.fraud_dollars_caught + v.good_dollars_declined;
+        println!(
+            "| {rule} | {threshold} | {f1:.4} | {:.4} | {fp} | ${:.0} | ${cost:.0} |",
+            v.value_detection_rate, v.good_dollars_declined
+        );
+    };
+    let at = |t: f64| scores.iter().map(|&p| p >= t).collect::<Vec<bool>>();
+    let (best, _) = Curve::new(labels, &scores).best_f1_threshold();
+    for factor in [1.0, 0.6, 0.4, 0.2, 0.1, 0.05] {
+        let t = best * factor;
+        row(
+            &format!("{factor} x the F1 threshold"),
+            format!("{t:.4}"),
+            &at(t),
+        );
+    }
+    let (t, _) = least_dollar_cost_threshold(labels, &scores, amounts);
+    row("least dollar cost (default)", format!("{t:.4}"), &at(t));
+    for d in [25.0, 50.0, 100.0, 200.0] {
+        // The least of missed fraud dollars + d per false decline: amounts of d for every good row.
+        let flat: Vec<f64> = labels
+            .iter()
+            .zip(amounts)
+            .map(|(&l, &a)| if l == 1 { a } else { d })
+            .collect();
+        let (t, _) = least_dollar_cost_threshold(labels, &scores, &flat);
+        row(
+            &format!("least cost, ${d:.0} per false decline"),
+            format!("{t:.4}"),
+            &at(t),
+        );
+    }
+    for d in [50.0, 100.0, 200.0, 400.0] {
+        let declined: Vec<bool> = scores
+            .iter()
+            .zip(amounts)
+            .map(|(&p, &a)| p * a >= (1.0 - p) * d)
+            .collect();
+        row(
+            &format!("p x amt >= (1 - p) x ${d:.0}"),
+            "by amount".into(),
+            &declined,
+        );
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).expect(
-        "usage: feature_search TRAIN [candidates|ablation|all] [--gbdt JSON] [--risk JSON]",
+        "usage: feature_search TRAIN [candidates|ablation|all|thresholds] [--gbdt JSON] [--risk JSON]",
     );
     let protocol = args.get(2).map_or("candidates", String::as_str);
     let flag = |name: &str| {
@@ -103,10 +179,12 @@ fn main() {
         "final model {:?}\nfirst stage {:?}\n",
         config.gbdt, config.card_risk
     );
-    println!(
-        "| feature set | features | validation AUC-PR | validation best F1 | value detection at that F1 | fit |"
-    );
-    println!("|---|---|---|---|---|---|");
+    if protocol != "thresholds" {
+        println!(
+            "| feature set | features | validation AUC-PR | validation best F1 | F1 at the least-cost threshold | value detection there | dollar cost there | fit |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+    }
     let params = &config.gbdt;
     let first_stage = fraud_core::features::FIRST_STAGE_FEATURES;
     let original: Vec<usize> = (0..ORIGINAL).collect();
@@ -162,6 +240,7 @@ fn main() {
                 run(&format!("all but {name}"), &set, &prepared, params);
             }
         }
+        "thresholds" => thresholds(&prepared, params),
         other => panic!("unknown protocol {other}"),
     }
 }

@@ -15,9 +15,10 @@ use crate::error::{CoreError, Result};
 use crate::features::{
     FEATURE_NAMES, FEATURE_SET_VERSION, FeatureBuilder, feature_hash_of, feature_set_hash,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ValueMetrics};
 use crate::model::{CardRiskModel, ForestParams, GbdtParams, LogisticParams, Model, ModelKind};
 use crate::stats::FeatureStats;
+use crate::train::ThresholdRule;
 
 pub const MAGIC: &[u8; 8] = b"FRAUDMDL";
 pub const FORMAT_VERSION: u16 = 3;
@@ -87,8 +88,12 @@ pub struct Artifact {
     pub feature_hash: String,
     /// A probability at or above this is a fraud decision; chosen on the validation slice.
     pub threshold: f64,
+    /// How `threshold` was chosen.
+    pub threshold_rule: ThresholdRule,
     /// Metrics of the model on the time-ordered validation slice at `threshold`.
     pub validation: Metrics,
+    /// The same slice and threshold in dollars and cards.
+    pub validation_value: ValueMetrics,
     /// Per-feature statistics of the validation slice (the latest training rows, at their
     /// true class mix), in feature order: what drift is measured against.
     pub reference: Vec<FeatureStats>,

@@ -294,6 +294,40 @@ pub struct CurvePoint {
     pub fpr: f64,
 }
 
+/// The threshold with the least dollar cost on labelled rows, and that cost in dollars: a
+/// missed fraud costs its amount (the loss) and a declined good transaction its amount (the
+/// customer's purchase turned away), so a dollar of either weighs the same. Where F1 counts a $2
+/// "testing" fraud like a $900 one, this follows the money the product exists to protect. The
+/// threshold sits halfway between the lowest score declined and the next lower score, as in
+/// [`Curve::best_f1_threshold`]; with no row worth declining it is above every score.
+pub fn least_dollar_cost_threshold(labels: &[u8], scores: &[f64], amounts: &[f64]) -> (f64, f64) {
+    assert!(
+        labels.len() == scores.len() && scores.len() == amounts.len(),
+        "one score and amount per label"
+    );
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    // Whole cents, so the sums are exact and do not depend on the order of equal scores.
+    let cents = |i: usize| (amounts[i] * 100.0).round() as i64;
+    let fraud: i64 = (0..labels.len())
+        .filter(|&i| labels[i] == 1)
+        .map(cents)
+        .sum();
+    let above_all = order.first().map_or(1.0, |&i| scores[i]).next_up();
+    let (mut cost, mut best) = (fraud, (above_all, fraud));
+    for (k, &i) in order.iter().enumerate() {
+        cost += if labels[i] == 1 { -cents(i) } else { cents(i) };
+        let below = order.get(k + 1).map(|&j| scores[j]);
+        if below == Some(scores[i]) {
+            continue; // declining part of a tie is not a threshold
+        }
+        if cost < best.1 {
+            best = ((scores[i] + below.unwrap_or(scores[i])) / 2.0, cost);
+        }
+    }
+    (best.0, best.1 as f64 / 100.0)
+}
+
 /// One point per distinct score, from the highest: rows scored at or above it.
 #[derive(Debug, Clone, Copy)]
 struct Point {
@@ -462,6 +496,62 @@ mod tests {
         assert!(c.auc_roc().is_nan() && c.average_precision().is_nan());
         let m = Metrics::compute(&[], &[], 0.5);
         assert_eq!(m.rows, 0);
+    }
+
+    #[test]
+    fn least_dollar_cost_threshold_follows_the_money() {
+        // A $900 fraud scored below two $5 good ones: F1 stops above them (declining all three
+        // gains no F1), but declining them saves $900 for $10.
+        let labels = [1, 0, 0, 1, 0];
+        let scores = [0.9, 0.6, 0.5, 0.4, 0.1];
+        let amounts = [2.00, 5.00, 5.00, 900.00, 300.00];
+        let (t, cost) = least_dollar_cost_threshold(&labels, &scores, &amounts);
+        assert_eq!((t, cost), ((0.4 + 0.1) / 2.0, 10.0));
+        let (f1_t, _) = Curve::new(&labels, &scores).best_f1_threshold();
+        assert_eq!(f1_t, (0.9 + 0.6) / 2.0);
+        // Nothing worth declining: above every score, and the cost is all the fraud.
+        let (t, cost) = least_dollar_cost_threshold(&[0, 1], &[0.8, 0.2], &[50.0, 10.0]);
+        assert!(t > 0.8 && t < 0.80001, "{t}");
+        assert_eq!(cost, 10.0);
+    }
+
+    #[test]
+    fn least_dollar_cost_matches_a_scan_of_every_threshold() {
+        let mut state = 7u64;
+        let mut next = move |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (state >> 33) % n
+        };
+        for _ in 0..50 {
+            let n = 1 + next(60) as usize;
+            let labels: Vec<u8> = (0..n).map(|_| u8::from(next(4) == 0)).collect();
+            // Few distinct scores, so ties are common.
+            let scores: Vec<f64> = (0..n).map(|_| next(12) as f64 / 11.0).collect();
+            let amounts: Vec<f64> = (0..n).map(|_| (1 + next(100_000)) as f64 / 100.0).collect();
+            let cost_at = |t: f64| -> i64 {
+                (0..n)
+                    .map(|i| {
+                        let cents = (amounts[i] * 100.0).round() as i64;
+                        match (labels[i], scores[i] >= t) {
+                            (1, false) | (0, true) => cents,
+                            _ => 0,
+                        }
+                    })
+                    .sum()
+            };
+            let best = scores
+                .iter()
+                .map(|&t| cost_at(t))
+                .chain([cost_at(2.0)])
+                .min();
+            let (t, cost) = least_dollar_cost_threshold(&labels, &scores, &amounts);
+            assert_eq!(Some((cost * 100.0).round() as i64), best);
+            assert_eq!(
+                cost_at(t),
+                best.unwrap(),
+                "the threshold gives the cost it reports"
+            );
+        }
     }
 
     #[test]

@@ -71,6 +71,9 @@ impl RunRecord {
         model_key: &str,
     ) -> Self {
         let mut metrics = metric_pairs("validation_", &artifact.validation);
+        for (name, value) in artifact.validation_value.named() {
+            metrics.insert(format!("validation_{name}"), value);
+        }
         metrics.insert("train_rows".into(), artifact.training.rows as f64);
         metrics.insert("train_frauds".into(), artifact.training.frauds as f64);
         metrics.insert("skipped_rows".into(), artifact.training.skipped_rows as f64);
@@ -79,6 +82,10 @@ impl RunRecord {
             artifact.training.fit_sample_rows as f64,
         );
         let mut params: BTreeMap<String, String> = artifact.params.pairs().into_iter().collect();
+        params.insert(
+            "threshold_rule".into(),
+            artifact.threshold_rule.as_str().into(),
+        );
         let first_stage = ModelParams::Gbdt(artifact.card_risk_params.clone());
         params.extend(
             first_stage
