@@ -135,17 +135,16 @@ impl TreeEnsemble {
     pub fn sum(&self, row: &[f64]) -> f64 {
         let mut total = 0.0;
         for (roots, depths) in self.roots.chunks(LANES).zip(self.depths.chunks(LANES)) {
-            let mut at = [0usize; LANES];
-            for (a, &r) in at.iter_mut().zip(roots) {
-                *a = r as usize;
-            }
-            let lanes = &mut at[..roots.len()];
+            // Always eight lanes (a short last group repeats its last tree and counts it once),
+            // so the compiler unrolls the step.
+            let n = roots.len();
+            let mut at: [usize; LANES] = std::array::from_fn(|j| roots[j.min(n - 1)] as usize);
             for _ in 0..depths.iter().copied().max().unwrap_or(0) {
-                for k in lanes.iter_mut() {
+                for k in &mut at {
                     *k = Self::child(&self.nodes[*k], row);
                 }
             }
-            total += lanes
+            total += at[..n]
                 .iter()
                 .map(|&k| f64::from(self.values[k]))
                 .sum::<f64>();
@@ -197,23 +196,19 @@ impl TreeEnsemble {
         let mut acc = [[0.0f64; MAX_FEATURES]; LANES];
         let mut total = 0.0;
         for (roots, depths) in self.roots.chunks(LANES).zip(self.depths.chunks(LANES)) {
-            let mut at = [0usize; LANES];
-            let mut value = [0.0f64; LANES];
-            for (j, &r) in roots.iter().enumerate() {
-                at[j] = r as usize;
-                value[j] = f64::from(self.values[r as usize]);
-            }
-            let n = roots.len();
-            for _ in 0..depths.iter().copied().max().unwrap_or(0) {
-                for j in 0..n {
-                    let node = &self.nodes[at[j]];
-                    let next = Self::child(node, row);
-                    let v = f64::from(self.values[next]);
-                    acc[j][usize::from(node.feature)] += v - value[j];
-                    (at[j], value[j]) = (next, v);
-                }
-            }
-            total += value[..n].iter().sum::<f64>();
+            let depth = depths.iter().copied().max().unwrap_or(0);
+            // A full group walks a fixed eight lanes, which the compiler unrolls.
+            total += match <&[u32; LANES]>::try_from(roots) {
+                Ok(roots) => self.walk_with_contributions(roots, depth, row, &mut acc),
+                // The rest one tree at a time, tree j still on accumulator row j.
+                Err(_) => roots
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &root)| {
+                        self.walk_with_contributions(&[root], depth, row, &mut acc[j..])
+                    })
+                    .sum(),
+            };
         }
         for lane in &acc {
             for (o, a) in out.iter_mut().zip(lane) {
@@ -221,6 +216,30 @@ impl TreeEnsemble {
             }
         }
         total
+    }
+
+    /// Walks the trees at `roots` in lockstep for `depth` steps, adding each split's change of
+    /// output to its feature in `acc` (one row per lane), and returns the sum of the leaves.
+    #[inline(always)]
+    fn walk_with_contributions<const N: usize>(
+        &self,
+        roots: &[u32; N],
+        depth: u8,
+        row: &[f64],
+        acc: &mut [[f64; MAX_FEATURES]],
+    ) -> f64 {
+        let mut at = roots.map(|r| r as usize);
+        let mut value = at.map(|k| f64::from(self.values[k]));
+        for _ in 0..depth {
+            for ((k, v), acc) in at.iter_mut().zip(&mut value).zip(acc.iter_mut()) {
+                let node = &self.nodes[*k];
+                let next = Self::child(node, row);
+                let next_value = f64::from(self.values[next]);
+                acc[usize::from(node.feature)] += next_value - *v;
+                (*k, *v) = (next, next_value);
+            }
+        }
+        value.iter().sum()
     }
 
     /// Per-feature contributions along each tree's path (see [`TreeEnsemble::sum_and_contributions`]).
@@ -382,6 +401,24 @@ mod tests {
         e.sum_many(&rows, &mut out);
         for (row, got) in rows.iter().zip(&out) {
             assert_eq!(got.to_bits(), e.sum(row).to_bits());
+            // The lockstep contributions against their definition: each split on a tree's walk
+            // credits its feature with the change of output.
+            let mut by_walk = [0.0; 2];
+            for &root in &e.roots {
+                let mut k = root as usize;
+                while !e.is_leaf(k) {
+                    let next = TreeEnsemble::child(&e.nodes[k], row);
+                    let change = f64::from(e.values[next]) - f64::from(e.values[k]);
+                    by_walk[usize::from(e.nodes[k].feature)] += change;
+                    k = next;
+                }
+            }
+            let mut lockstep = [0.0; 2];
+            let total = e.sum_and_contributions(row, &mut lockstep);
+            assert_eq!(total.to_bits(), e.sum(row).to_bits());
+            for (a, b) in lockstep.iter().zip(by_walk) {
+                assert!((a - b).abs() < 1e-12, "{lockstep:?} against {by_walk:?}");
+            }
         }
     }
 
