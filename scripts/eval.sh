@@ -24,7 +24,8 @@ if [[ ! -f $REFERENCE ]]; then
 fi
 
 cargo build --release --locked -q -p fraud-cli
-FRAUD=target/release/fraud
+source scripts/cargo-target.sh
+FRAUD=$(cargo_target_dir)/release/fraud
 mkdir -p "$(dirname "$PREDICTIONS")"
 "$FRAUD" replay --data "$TEST_SET" --url "$URL" --out "$PREDICTIONS" --batch-size "$BATCH_SIZE" --workers "$WORKERS"
 "$FRAUD" report --reference "$REFERENCE" --current "$PREDICTIONS" --out "${PREDICTIONS%.csv}-report"

@@ -18,7 +18,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "build (release)"
 cargo build --release --locked -p fraud-cli
-FRAUD=target/release/fraud
+source scripts/cargo-target.sh
+FRAUD=$(cargo_target_dir)/release/fraud
 
 step "data"
 if [[ -f data/fraudTrain.csv && -f data/fraudTest.csv ]]; then

@@ -18,7 +18,8 @@ MODELS=("${@:-gbdt forest logistic}")
 read -r -a MODELS <<< "${MODELS[*]}"
 
 cargo build --release --locked -p fraud-cli >&2
-FRAUD=target/release/fraud
+source scripts/cargo-target.sh
+FRAUD=$(cargo_target_dir)/release/fraud
 mkdir -p "$OUT"
 
 # wall seconds and peak RSS (MB) from a `/usr/bin/time -v` log

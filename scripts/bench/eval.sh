@@ -13,11 +13,13 @@ MODEL=${1:-out/bench/gbdt.bin}
 DATA=${2:-../shared/data/sparkov/test.csv.zst}
 
 cargo build --release --locked -p eval --example eval_bench -p fraud-cli >&2
+source scripts/cargo-target.sh
+TARGET=$(cargo_target_dir)
 if [[ ! -f $MODEL ]]; then
   mkdir -p "$(dirname "$MODEL")"
-  target/release/fraud train --train ../shared/data/sparkov/train.csv.zst --out "$MODEL" >&2
+  "$TARGET/release/fraud" train --train ../shared/data/sparkov/train.csv.zst --out "$MODEL" >&2
 fi
-BENCH=target/release/examples/eval_bench
+BENCH=$TARGET/release/examples/eval_bench
 
 echo "local directory: $($BENCH "$MODEL" "$DATA" 2>/dev/null)"
 

@@ -35,7 +35,8 @@ mkdir -p "$OUT"
 for tool in wrk taskset curl; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 1; }; done
 
 cargo build --release --locked -p fraud-cli >&2
-FRAUD=$ROOT/target/release/fraud
+source "$ROOT/scripts/cargo-target.sh"
+FRAUD=$(cargo_target_dir)/release/fraud
 [[ -f $OUT/model.bin ]] || "$FRAUD" train --train "$TRAIN" --out "$OUT/model.bin" >&2
 
 if [[ ${SKIP_PEER:-0} != 1 ]]; then

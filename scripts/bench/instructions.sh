@@ -20,7 +20,8 @@ PORT=${PORT:-8041}
 command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 if [[ -z ${FRAUD:-} ]]; then
   cargo build --release --locked -p fraud-cli >&2
-  FRAUD=target/release/fraud
+  source scripts/cargo-target.sh
+  FRAUD=$(cargo_target_dir)/release/fraud
 fi
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT

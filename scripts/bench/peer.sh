@@ -25,7 +25,8 @@ PEER=$(realpath ../shared/peers/python-lightgbm)
 mkdir -p "$OUT"
 
 cargo build --release --locked -p fraud-cli >&2
-FRAUD=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/fraud
+source scripts/cargo-target.sh
+FRAUD=$(cargo_target_dir)/release/fraud
 if [[ ! -x $OUT/peer-venv/bin/python ]]; then
   python3 -m venv "$OUT/peer-venv"
   "$OUT/peer-venv/bin/pip" install -q -r "$PEER/requirements.txt"
