@@ -701,3 +701,33 @@ fn report_writes_html_and_json_and_refuses_what_it_cannot_read() {
         "{err}"
     );
 }
+
+/// The scripts find the binary where cargo builds it: a moved target directory (a common
+/// setting) once made the main job fail after a successful build.
+#[test]
+fn the_scripts_find_cargos_target_directory() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let moved = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .args(["-c", "source scripts/cargo-target.sh && cargo_target_dir"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", moved.path())
+        .output()
+        .expect("run bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        moved.path().to_str().unwrap()
+    );
+    for script in ["scripts/run.sh", "scripts/eval.sh"] {
+        let text = std::fs::read_to_string(root.join(script)).unwrap();
+        assert!(
+            text.contains("$(cargo_target_dir)/release/fraud") && !text.contains("target/release"),
+            "{script} runs the binary from cargo's target directory"
+        );
+    }
+}
