@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use fraud_core::ReadMode;
 use fraud_core::artifact::ModelParams;
-use fraud_core::metrics::format_dollars;
+use fraud_core::metrics::{ThresholdRule, format_dollars};
 use fraud_core::model::ModelKind;
-use fraud_core::train::{ThresholdRule, TrainConfig, load_training_data, train};
+use fraud_core::train::{TrainConfig, load_training_data, train};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -154,10 +154,7 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     );
     println!(
         "threshold ({} on validation): {:.6}",
-        match a.threshold_rule {
-            ThresholdRule::DollarCost => "least dollar cost",
-            ThresholdRule::F1 => "max F1",
-        },
+        a.threshold_rule.describe(),
         a.threshold
     );
     a.save(&args.out)?;

@@ -15,10 +15,9 @@ use crate::error::{CoreError, Result};
 use crate::features::{
     FEATURE_NAMES, FEATURE_SET_VERSION, FeatureBuilder, feature_hash_of, feature_set_hash,
 };
-use crate::metrics::{Metrics, ValueMetrics};
+use crate::metrics::{Metrics, ThresholdRule, ValueMetrics};
 use crate::model::{CardRiskModel, ForestParams, GbdtParams, LogisticParams, Model, ModelKind};
 use crate::stats::FeatureStats;
-use crate::train::ThresholdRule;
 
 pub const MAGIC: &[u8; 8] = b"FRAUDMDL";
 pub const FORMAT_VERSION: u16 = 3;

@@ -13,7 +13,7 @@ use crate::features::{
     CardRisk, FEATURE_NAMES, FEATURE_SET_VERSION, FeatureBuilder, FeatureInput, FeatureVector,
     N_FEATURES, NoRisk, feature_set_hash,
 };
-use crate::metrics::{Curve, Metrics, ValueMetrics, least_dollar_cost_threshold};
+use crate::metrics::{Curve, Metrics, ThresholdRule, ValueMetrics};
 use crate::model::{
     CardRiskModel, Classifier, Dataset, ForestModel, ForestParams, GbdtModel, GbdtParams,
     LogisticModel, LogisticParams, Model, ModelKind, undersample_labels,
@@ -126,51 +126,6 @@ pub fn features_of(
     Dataset {
         columns,
         labels: keep.iter().map(|&i| labels[i]).collect(),
-    }
-}
-
-/// How the decision threshold is chosen on the validation slice.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThresholdRule {
-    /// The least dollar cost: missed fraud dollars plus declined good dollars (see
-    /// [`least_dollar_cost_threshold`]). The default, since the product protects money: on the
-    /// validation slice it catches 99.4 % of the fraud dollars where the F1 rule caught 98.6 %,
-    /// for 0.003 of F1 (BENCHMARKS.md).
-    #[default]
-    DollarCost,
-    /// The maximum F1: every fraud and every false decline weighs the same, whatever the amount.
-    F1,
-}
-
-impl ThresholdRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThresholdRule::DollarCost => "dollar_cost",
-            ThresholdRule::F1 => "f1",
-        }
-    }
-
-    /// The threshold this rule chooses for `scores` of rows with `labels` and `amounts`.
-    pub fn choose(self, labels: &[u8], scores: &[f64], amounts: &[f64]) -> f64 {
-        match self {
-            ThresholdRule::DollarCost => least_dollar_cost_threshold(labels, scores, amounts).0,
-            ThresholdRule::F1 => Curve::new(labels, scores).best_f1_threshold().0,
-        }
-    }
-}
-
-impl std::str::FromStr for ThresholdRule {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "dollar_cost" | "dollar-cost" => Ok(ThresholdRule::DollarCost),
-            "f1" => Ok(ThresholdRule::F1),
-            other => Err(format!(
-                "unknown threshold rule {other:?} (valid: dollar_cost, f1)"
-            )),
-        }
     }
 }
 

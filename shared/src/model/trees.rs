@@ -157,18 +157,17 @@ impl TreeEnsemble {
     /// once per eight rows instead of once per row, which keeps them in the L1 cache. A short
     /// last block repeats its last row, so every block is a fixed eight lanes the compiler
     /// unrolls, and the missing-value test is arithmetic rather than a branch (12 % faster than
-    /// a variable-width block with a branch, `shared/benches/scoring.rs`).
+    /// a variable-width block with a branch; BENCHMARKS.md, batch evaluation speed).
     pub fn sum_many<R: AsRef<[f64]>>(&self, rows: &[R], out: &mut [f64]) {
         assert_eq!(rows.len(), out.len(), "one output per row");
-        const B: usize = LANES;
-        for (block, out) in rows.chunks(B).zip(out.chunks_mut(B)) {
+        for (block, out) in rows.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let n = block.len();
-            let lanes: [&[f64]; B] = std::array::from_fn(|i| block[i.min(n - 1)].as_ref());
-            let mut total = [0.0f64; B];
+            let lanes: [&[f64]; LANES] = std::array::from_fn(|i| block[i.min(n - 1)].as_ref());
+            let mut total = [0.0f64; LANES];
             for (roots, depths) in self.roots.chunks(LANES).zip(self.depths.chunks(LANES)) {
-                let mut leaf = [[0.0f64; B]; LANES];
+                let mut leaf = [[0.0f64; LANES]; LANES]; // [tree][row]
                 for (t, (&root, &depth)) in roots.iter().zip(depths).enumerate() {
-                    let mut at = [root as usize; B];
+                    let mut at = [root as usize; LANES];
                     for _ in 0..depth {
                         for (k, row) in at.iter_mut().zip(lanes) {
                             *k = Self::child(&self.nodes[*k], row);

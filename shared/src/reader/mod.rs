@@ -1,6 +1,7 @@
 //! Streaming reader of Kaggle-layout CSV files, plain or zstd-compressed.
 //!
-//! Rows are parsed one at a time into [`Transaction`]s, so memory stays flat in the file size.
+//! Rows come one at a time as [`Transaction`]s, so memory stays flat in the file size; records
+//! are split into fields by `records` (the csv crate's reading, faster on plain lines).
 //! Columns are found by header name (the unnamed index and `is_fraud` are optional, extra columns
 //! are ignored). A bad row is reported with its line number and field; in [`ReadMode::Lenient`]
 //! it is skipped and counted instead of ending the read.
