@@ -10,10 +10,11 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use fraud_core::card_key::CardKey;
 use fraud_core::features::CardState;
 use fraud_core::ports::{
-    Applied, CardKey, CardRecord, CardStore, DecisionLog, DecisionRecord, ObjectReader,
-    ObjectStore, StoreError,
+    Applied, CardRecord, CardStore, DecisionLog, DecisionRecord, ObjectReader, ObjectStore,
+    StoreError,
 };
 
 /// SDK configuration from the environment, with TLS by rustls + ring (no C build, see

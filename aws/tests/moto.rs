@@ -10,10 +10,9 @@ use aws_sdk_dynamodb::types::{
 use fraud_aws::{
     DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
 };
+use fraud_core::card_key::CardHasher;
 use fraud_core::features::{CardEvent, CardState};
-use fraud_core::ports::{
-    CardHasher, CardStore, DecisionLog, DecisionRecord, ObjectStore, StoreError,
-};
+use fraud_core::ports::{CardStore, DecisionLog, DecisionRecord, ObjectStore, StoreError};
 use fraud_core::schema::Category;
 
 /// SDK settings for moto; a unique suffix keeps parallel tests apart.

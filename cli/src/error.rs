@@ -14,7 +14,7 @@ pub enum CliError {
     Output { path: String, error: std::io::Error },
 
     #[error(transparent)]
-    Model(#[from] fraud_core::artifact::ModelLoadError),
+    Model(#[from] fraud_core::registry::ModelLoadError),
 
     #[error("{0}")]
     Usage(String),

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
-use fraud_core::ports::{LocalObjectStore, ObjectStore};
+use fraud_core::ports::ObjectStore;
 use fraud_core::registry::{CHALLENGER_KEY, Promotion, promote, read_pointer};
+use fraud_embedded::LocalObjectStore;
 
 use crate::error::{CliError, CliResult};
 

@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use fraud_core::features::NoRisk;
-use fraud_core::report::html::render;
-use fraud_core::report::{ReportCollector, ReportContext};
 use fraud_core::stats::FeatureStats;
 use fraud_core::{
     Artifact, FEATURE_NAMES, FeatureBuilder, FeatureInput, N_FEATURES, ReadMode, TransactionReader,
 };
+use fraud_monitoring::report::html::render;
+use fraud_monitoring::report::{ReportCollector, ReportContext};
 
 use crate::error::{CliError, CliResult};
 use crate::progress;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
-use fraud_core::ports::{CardHasher, JsonLinesLog, MemoryCardStore};
+use fraud_core::card_key::CardHasher;
+use fraud_embedded::{JsonLinesLog, MemoryCardStore};
 use score::model::{LoadedModel, load_model, load_model_file};
 use score::{ScoreService, router};
 

@@ -21,9 +21,9 @@ use aws_sdk_dynamodb::types::{
 };
 use axum::http::StatusCode;
 use fraud_aws::{S3ObjectStore, dynamodb_client, s3_client, sdk_config};
-use fraud_core::artifact::ModelPointer;
 use fraud_core::ports::ObjectStore;
 use fraud_core::registry::CHAMPION_KEY;
+use fraud_core::registry::ModelPointer;
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::MetricsReport;
 use fraud_sim::{SimConfig, generate_to_dir};

@@ -3,8 +3,7 @@
 //! CLI, the Lambda functions) is a thin layer over this crate.
 
 pub mod artifact;
-pub mod drift;
-pub mod emf;
+pub mod card_key;
 pub mod error;
 pub mod features;
 pub mod metrics;
@@ -12,11 +11,12 @@ pub mod model;
 pub mod ports;
 pub mod reader;
 pub mod registry;
-pub mod report;
 pub mod run;
 pub mod schema;
 pub mod score;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod train;
 

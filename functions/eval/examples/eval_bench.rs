@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use eval::{EvalRequest, ModelCache, Settings, evaluate_object};
 use fraud_core::Artifact;
-use fraud_core::ports::{LocalObjectStore, ObjectStore};
+use fraud_core::ports::ObjectStore;
 use fraud_core::registry::{model_key, promote};
+use fraud_embedded::LocalObjectStore;
 
 async fn run<S: ObjectStore>(store: &S, model: &[u8], version: &str, data: Vec<u8>, name: &str) {
     let started = Instant::now();

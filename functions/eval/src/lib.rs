@@ -18,16 +18,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use fraud_core::artifact::{ModelLoadError, is_pointer_key, load_model};
 use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
 use fraud_core::registry::{CHALLENGER_KEY, CHAMPION_KEY, promote, read_pointer};
-use fraud_core::report::html::render as report_html;
-use fraud_core::report::{Report, ReportCollector, ReportContext};
+use fraud_core::registry::{ModelLoadError, check_version, is_pointer_key, load_model};
 use fraud_core::run::{RunKind, RunRecord, metric_pairs};
 use fraud_core::score::{
     MetricsReport, PredictionsCsv, ScoreSummary, score_stream_models, write_issues_csv,
 };
 use fraud_core::{Artifact, ReadMode, TransactionReader};
+use fraud_monitoring::report::html::render as report_html;
+use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
@@ -160,11 +160,12 @@ impl ModelCache {
         if !is_pointer_key(key) {
             return self.load(store, key, None).await;
         }
-        let pointer = read_pointer(store, key).await?.ok_or_else(|| ModelLoadError {
-            location: store.describe(key),
-            reason: "not found: no model to evaluate with (promote one with `fraud promote VERSION`)"
-                .into(),
-        })?;
+        let pointer = read_pointer(store, key)
+            .await?
+            .ok_or_else(|| ModelLoadError::NoModel {
+                location: store.describe(key),
+                hint: "no model to evaluate with (promote one with `fraud promote VERSION`)".into(),
+            })?;
         self.load(store, &pointer.key, Some((key, &pointer.version)))
             .await
     }
@@ -184,17 +185,8 @@ impl ModelCache {
             return Ok(artifact);
         }
         let loaded = load_model(store, artifact_key).await?;
-        if let Some((pointer, version)) = named_by
-            && version != loaded.artifact.model_version
-        {
-            return Err(ModelLoadError {
-                location: loaded.source,
-                reason: format!(
-                    "the pointer {pointer} names version {version} but the file holds {}",
-                    loaded.artifact.model_version
-                ),
-            }
-            .into());
+        if let Some((pointer, version)) = named_by {
+            check_version(&loaded, &format!("the pointer {pointer}"), version)?;
         }
         let artifact = Arc::new(loaded.artifact);
         let mut models = self.lock();
@@ -587,7 +579,7 @@ pub async fn handle<S: ObjectStore>(
 
 /// The CloudWatch EMF line of one evaluation (the template alarms on `DriftedFeatures`).
 pub fn evaluation_metrics(e: &Evaluated) -> String {
-    use fraud_core::emf::{Directive, line, now_ms};
+    use fraud_lambda::emf::{Directive, line, now_ms};
     line(
         now_ms(),
         &[

@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use eval::{Config, EvalError, Evaluated, Gate, ModelCache, Settings, handle};
-use fraud_core::artifact::ModelPointer;
-use fraud_core::ports::LocalObjectStore;
+use fraud_core::registry::ModelPointer;
 use fraud_core::registry::{CHAMPION_KEY, promote};
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::{MetricsReport, score_stream};
 use fraud_core::{Artifact, ReadMode, TransactionReader};
+use fraud_embedded::LocalObjectStore;
 use fraud_sim::{SimConfig, generate_to_dir};
 
 fn fixture(name: &str) -> serde_json::Value {
@@ -153,7 +153,7 @@ async fn an_s3_event_scores_the_file_with_the_champion_and_writes_every_output()
         html.contains("id=\"drift\"") && html.contains("aria-label=\"precision-recall curve\"")
     );
     assert!(html.contains(&version));
-    let drift: fraud_core::report::DriftSection =
+    let drift: fraud_monitoring::report::DriftSection =
         serde_json::from_slice(&read(dir.path(), &e.outputs["drift"])).unwrap();
     assert_eq!(drift.features.len(), fraud_core::N_FEATURES);
     assert_eq!(drift.drifted, e.drifted_features);

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use fraud_core::ports::LocalObjectStore;
+use fraud_embedded::LocalObjectStore;
 use fraud_sim::{SimConfig, generate_to_dir};
 use mlflow_logger::{Mlflow, Settings, handle};
 

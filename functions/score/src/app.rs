@@ -7,7 +7,8 @@ use axum::Router;
 use fraud_aws::{
     DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
 };
-use fraud_core::ports::{CardHasher, JsonLinesLog, MemoryCardStore};
+use fraud_core::card_key::CardHasher;
+use fraud_embedded::{JsonLinesLog, MemoryCardStore};
 
 use crate::config::{Config, ModelLocation, Stores};
 use crate::error::StartupError;

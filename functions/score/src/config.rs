@@ -118,12 +118,12 @@ impl Config {
         };
         let secret = required("CARD_HASH_SECRET", "the key of the card-number hash");
         if let Some(s) = &secret
-            && s.len() < fraud_core::ports::MIN_SECRET_LEN
+            && s.len() < fraud_core::card_key::MIN_SECRET_LEN
         {
             problem(format!(
                 "CARD_HASH_SECRET has {} bytes; at least {} are needed",
                 s.len(),
-                fraud_core::ports::MIN_SECRET_LEN
+                fraud_core::card_key::MIN_SECRET_LEN
             ));
         }
         let budget = match get("STORE_BUDGET_MS") {

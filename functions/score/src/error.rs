@@ -71,7 +71,7 @@ pub enum StartupError {
     #[error("configuration: {0}")]
     Config(String),
     #[error(transparent)]
-    Model(#[from] fraud_core::artifact::ModelLoadError),
+    Model(#[from] fraud_core::registry::ModelLoadError),
     #[error("{0}")]
     Store(#[from] fraud_core::ports::StoreError),
 }

@@ -5,8 +5,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fraud_core::card_key::CardHasher;
 use fraud_core::features::{CardState, FeatureVector, assemble, observe};
-use fraud_core::ports::{CardHasher, CardStore, DecisionLog, DecisionRecord};
+use fraud_core::ports::{CardStore, DecisionLog, DecisionRecord};
 use fraud_core::{FEATURE_NAMES, FeatureInput, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -216,7 +217,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
 
 /// The EMF line of one decision.
 fn decision_metrics(p: &Prediction, latency_us: u64) -> String {
-    use fraud_core::emf::{Directive, line, now_ms, probability_bucket};
+    use fraud_lambda::emf::{Directive, line, now_ms, probability_bucket};
     line(
         now_ms(),
         &[

@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use fraud_core::ports::{
-    CardHasher, CardStore, LocalObjectStore, MemoryCardStore, MemoryDecisionLog,
-};
+use fraud_core::card_key::CardHasher;
+use fraud_core::ports::CardStore;
 use fraud_core::reader::read_all;
 use fraud_core::{ReadMode, Transaction};
+use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
 use http_body_util::BodyExt;
 use score::model::load_model;
 use score::{ScoreService, router};
@@ -446,7 +446,7 @@ struct StuckStore;
 impl CardStore for StuckStore {
     async fn apply(
         &self,
-        _: &fraud_core::ports::CardKey,
+        _: &fraud_core::card_key::CardKey,
         _: &str,
         _: &(dyn Fn(&mut fraud_core::features::CardState) -> Vec<u8> + Sync),
     ) -> Result<fraud_core::ports::Applied, fraud_core::ports::StoreError> {
@@ -461,7 +461,7 @@ struct BrokenStore;
 impl CardStore for BrokenStore {
     async fn apply(
         &self,
-        _: &fraud_core::ports::CardKey,
+        _: &fraud_core::card_key::CardKey,
         _: &str,
         _: &(dyn Fn(&mut fraud_core::features::CardState) -> Vec<u8> + Sync),
     ) -> Result<fraud_core::ports::Applied, fraud_core::ports::StoreError> {

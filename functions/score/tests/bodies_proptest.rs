@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use fraud_core::ports::{CardHasher, LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_core::card_key::CardHasher;
+use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use score::model::load_model;

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use fraud_core::ports::{CardHasher, LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_core::card_key::CardHasher;
 use fraud_core::reader::read_all;
 use fraud_core::{ReadMode, Transaction};
+use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
 use http_body_util::BodyExt;
 use score::model::load_model;
 use score::{ScoreService, router};

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use fraud_core::artifact::ModelPointer;
 use fraud_core::model::ModelKind;
 use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
+use fraud_core::registry::ModelPointer;
 use fraud_core::registry::{CHALLENGER_KEY, model_key, write_pointer};
 use fraud_core::run::RunRecord;
 use fraud_core::train::{TrainConfig, load_training_reader, train};

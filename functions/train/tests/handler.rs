@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fraud_core::Artifact;
-use fraud_core::artifact::ModelPointer;
-use fraud_core::ports::LocalObjectStore;
+use fraud_core::registry::ModelPointer;
 use fraud_core::run::{RunKind, RunRecord};
+use fraud_embedded::LocalObjectStore;
 use fraud_sim::{SimConfig, generate_to_dir};
 use train::{TrainError, handle};
 

@@ -9,11 +9,11 @@ pub mod html;
 use serde::{Deserialize, Serialize};
 
 use crate::drift::{FeatureDrift, KS_DRIFT, PSI_DRIFT, PSI_WATCH, feature_drift};
-use crate::features::{FeatureVector, N_FEATURES};
-use crate::metrics::{Confusion, Curve, CurvePoint, Metrics, ValueMetrics};
-use crate::schema::Transaction;
-use crate::stats::FeatureStats;
-use crate::time::format_date;
+use fraud_core::features::{FeatureVector, N_FEATURES};
+use fraud_core::metrics::{Confusion, Curve, CurvePoint, Metrics, ValueMetrics};
+use fraud_core::schema::Transaction;
+use fraud_core::stats::FeatureStats;
+use fraud_core::time::format_date;
 
 /// Points kept per curve in the report.
 const CURVE_POINTS: usize = 400;
@@ -418,12 +418,12 @@ impl ReportCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::DateTimeText;
-    use crate::stats::FeatureStats;
+    use fraud_core::schema::DateTimeText;
+    use fraud_core::stats::FeatureStats;
 
     /// A transaction at `time` (both clocks) of `card` for `amt`.
     fn txn(time: i64, label: Option<u8>, amt: f64, card: u64) -> Transaction {
-        let mut t = crate::schema::tests::sample();
+        let mut t = fraud_core::testing::sample_transaction();
         t.trans_date_trans_time = DateTimeText(time);
         t.unix_time = time;
         t.is_fraud = label;
@@ -467,7 +467,7 @@ mod tests {
         let reference = reference_columns
             .iter()
             .enumerate()
-            .map(|(f, c)| FeatureStats::of(crate::features::FEATURE_NAMES[f], c))
+            .map(|(f, c)| FeatureStats::of(fraud_core::features::FEATURE_NAMES[f], c))
             .collect();
         (collector, reference)
     }
@@ -504,7 +504,7 @@ mod tests {
         assert_eq!(lines[1].recall, m.recall);
         assert_eq!(
             report.drift.drifted,
-            vec![crate::features::FEATURE_NAMES[0].to_owned()]
+            vec![fraud_core::features::FEATURE_NAMES[0].to_owned()]
         );
         let html = html::render(&report);
         for id in ["headline", "classification", "periods", "drift"] {

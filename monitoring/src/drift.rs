@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::FeatureStats;
+use fraud_core::stats::FeatureStats;
 
 /// PSI at or above this: drifted.
 pub const PSI_DRIFT: f64 = 0.25;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{ClassLine, HISTOGRAM_BINS, Period, Report};
 use crate::drift::{DriftLevel, FeatureDrift};
-use crate::metrics::format_dollars;
+use fraud_core::metrics::format_dollars;
 
 const CSS: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;color:#1d2330;padding:0 16px}\
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde;padding-bottom:4px}\

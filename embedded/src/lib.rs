@@ -1,0 +1,19 @@
+//! fraud-embedded: the adapters that run the whole product on one machine with no AWS account,
+//! behind the same ports (`fraud_core::ports`) as their AWS twins in `fraud-aws`:
+//!
+//! | port | here | on AWS |
+//! |---|---|---|
+//! | `ObjectStore` | [`LocalObjectStore`] (a directory) | S3 |
+//! | `CardStore` | [`MemoryCardStore`] (memory, saved to a file) | DynamoDB |
+//! | `DecisionLog` | [`JsonLinesLog`], [`MemoryDecisionLog`] | DynamoDB |
+
+mod cards;
+mod decisions;
+mod objects;
+
+pub use cards::MemoryCardStore;
+pub use decisions::{JsonLinesLog, MemoryDecisionLog};
+pub use objects::{LocalObjectStore, load_model_file};
+
+#[cfg(test)]
+mod tests;
