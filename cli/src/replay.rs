@@ -16,13 +16,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fraud_core::{ReadMode, Transaction, TransactionReader};
+use fraud_service::api::MAX_BATCH;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use indicatif::{ProgressBar, ProgressStyle};
-use score::api::MAX_BATCH;
 use serde::Deserialize;
 
 use crate::error::{CliError, CliResult};

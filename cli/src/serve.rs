@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{JsonLinesLog, MemoryCardStore};
-use score::model::{LoadedModel, load_model, load_model_file};
-use score::{ScoreService, router};
+use fraud_service::model::{LoadedModel, load_model, load_model_file};
+use fraud_service::{ScoreService, router};
 
 use crate::error::{CliError, CliResult};
 

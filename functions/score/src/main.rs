@@ -2,14 +2,16 @@
 //! the router. Under the Lambda runtime (`AWS_LAMBDA_RUNTIME_API` set, also by
 //! `cargo lambda watch`) it serves API Gateway events; otherwise plain HTTP on 127.0.0.1:$PORT.
 
-use score::config::Config;
+use fraud_service::config::Config;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     fraud_aws::init_tracing();
-    let app = score::app::build(&Config::from_env()?).await?;
+    let config = Config::from_env()?;
+    let app =
+        fraud_service::app::build(&config, config.emit_metrics.then(score::stdout_metrics)).await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda_http::run(app).await
     } else {

@@ -14,9 +14,9 @@ use fraud_core::ports::CardStore;
 use fraud_core::reader::read_all;
 use fraud_core::{ReadMode, Transaction};
 use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_service::model::load_model;
+use fraud_service::{ScoreService, router};
 use http_body_util::BodyExt;
-use score::model::load_model;
-use score::{ScoreService, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -497,7 +497,7 @@ async fn the_openapi_document_lists_exactly_the_routes() {
         }
     }
     documented.sort();
-    let mut routes: Vec<(String, String)> = score::api::ROUTES
+    let mut routes: Vec<(String, String)> = fraud_service::api::ROUTES
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
@@ -526,7 +526,7 @@ async fn every_decision_emits_one_cloudwatch_emf_line() {
     let sink = lines.clone();
     let service = new_service(MemoryCardStore::default())
         .await
-        .with_metrics(Some(Arc::new(move |line: &str| {
+        .with_metrics(Some(score::emf_metrics(move |line: &str| {
             sink.lock().unwrap().push(line.to_owned())
         })));
     let app = router(Arc::new(service));

@@ -9,10 +9,10 @@ use axum::body::Body;
 use axum::http::Request;
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_service::model::load_model;
+use fraud_service::{ScoreService, router};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use score::model::load_model;
-use score::{ScoreService, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -23,7 +23,7 @@ fn app() -> (tokio::runtime::Runtime, axum::Router) {
         .enable_all()
         .build()
         .unwrap();
-    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden");
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/golden");
     let model = rt
         .block_on(load_model(&LocalObjectStore::new(golden), "model.bin"))
         .unwrap();

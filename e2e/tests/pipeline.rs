@@ -9,7 +9,8 @@
 //! answers `/predict` with card state and decision log in DynamoDB.
 //!
 //! scripts/test.sh starts both servers, names them in FRAUD_TEST_MOTO_ENDPOINT and
-//! FRAUD_TEST_MLFLOW_URI, and enables this feature.
+//! FRAUD_TEST_MLFLOW_URI, and enables this feature. It lives in its own crate so that no
+//! front end depends on another's crates to host it.
 #![cfg(feature = "stack-tests")]
 
 use std::collections::HashMap;
@@ -206,7 +207,7 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     );
 
     // 3. A person promotes the challenger with the CLI, configured like the functions.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fraud"))
+    let out = std::process::Command::new(fraud_e2e::fraud_binary())
         .args(["promote", "challenger"])
         .env("FRAUD_BUCKET", &bucket)
         .envs(aws_env)
@@ -288,9 +289,12 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let app = score::app::build(&score::config::Config::from_vars(&vars).unwrap())
-        .await
-        .unwrap();
+    let app = fraud_service::app::build(
+        &fraud_service::config::Config::from_vars(&vars).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     let request = lambda_http::request::from_str(
         &std::fs::read_to_string(repo("functions/score/tests/fixtures/apigw_v2_predict.json"))
             .unwrap(),

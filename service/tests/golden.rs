@@ -18,15 +18,15 @@ use fraud_core::card_key::CardHasher;
 use fraud_core::reader::read_all;
 use fraud_core::{ReadMode, Transaction};
 use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_service::model::load_model;
+use fraud_service::{ScoreService, router};
 use http_body_util::BodyExt;
-use score::model::load_model;
-use score::{ScoreService, router};
 use serde_json::Value;
 use tower::ServiceExt;
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+        .join("..")
         .join(path)
 }
 

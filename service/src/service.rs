@@ -47,10 +47,11 @@ pub struct Prediction {
     pub card_history_used: bool,
 }
 
-/// The scoring service: a loaded model and the two ports.
-/// Where CloudWatch EMF metric lines go (stdout on Lambda; a buffer in tests).
-pub type MetricsSink = Arc<dyn Fn(&str) + Send + Sync>;
+/// Told of every decision with its latency in microseconds (the score Lambda writes CloudWatch
+/// EMF lines from it; tests collect them).
+pub type MetricsSink = Arc<dyn Fn(&Prediction, u64) + Send + Sync>;
 
+/// The scoring service: a loaded model and the two ports.
 pub struct ScoreService<C, L> {
     pub model: Arc<LoadedModel>,
     cards: C,
@@ -78,8 +79,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         }
     }
 
-    /// Emits one CloudWatch EMF line per decision to `sink`, when there is one (decision counts,
-    /// latency, the probability and its bucket), so dashboards and alarms need no extra code.
+    /// Tells `sink` of every decision, when there is one.
     pub fn with_metrics(mut self, sink: Option<MetricsSink>) -> Self {
         self.metrics = sink;
         self
@@ -196,7 +196,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             card_history_used: prediction.card_history_used,
         };
         if let Some(sink) = &self.metrics {
-            sink(&decision_metrics(&prediction, record.latency_us));
+            sink(&prediction, record.latency_us);
         }
         let append = self.log.append(record);
         let logged = if self.log.in_process() {
@@ -213,40 +213,4 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         }
         prediction
     }
-}
-
-/// The EMF line of one decision.
-fn decision_metrics(p: &Prediction, latency_us: u64) -> String {
-    use fraud_lambda::emf::{Directive, line, now_ms, probability_bucket};
-    line(
-        now_ms(),
-        &[
-            ("Service", "score".into()),
-            ("ModelVersion", p.model_version.clone().into()),
-            (
-                "ProbabilityBucket",
-                probability_bucket(p.fraud_probability).into(),
-            ),
-        ],
-        &[
-            Directive {
-                dimensions: &["Service"],
-                metrics: &[
-                    ("Requests", "Count", 1.0),
-                    ("Denied", "Count", f64::from(p.prediction)),
-                    (
-                        "StatelessFallback",
-                        "Count",
-                        f64::from(u8::from(!p.card_history_used)),
-                    ),
-                    ("LatencyMs", "Milliseconds", latency_us as f64 / 1000.0),
-                    ("FraudProbability", "None", p.fraud_probability),
-                ],
-            },
-            Directive {
-                dimensions: &["Service", "ProbabilityBucket"],
-                metrics: &[("Scored", "Count", 1.0)],
-            },
-        ],
-    )
 }

@@ -16,8 +16,9 @@ use crate::model::{load_model, load_model_file};
 use crate::service::MetricsSink;
 use crate::{ScoreService, router};
 
-/// Loads the model once and builds the stores `config` names; any failure stops start-up.
-pub async fn build(config: &Config) -> Result<Router, StartupError> {
+/// Loads the model once and builds the stores `config` names, the service telling `metrics` of
+/// every decision; any failure stops start-up.
+pub async fn build(config: &Config, metrics: Option<MetricsSink>) -> Result<Router, StartupError> {
     // The SDK is set up only when used: locally it would probe the network for a region.
     let aws = tokio::sync::OnceCell::new();
     let aws = || aws.get_or_init(sdk_config);
@@ -28,13 +29,6 @@ pub async fn build(config: &Config) -> Result<Router, StartupError> {
         ModelLocation::Local(path) => load_model_file(path).await?,
     };
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
-    let metrics: Option<MetricsSink> = config.emit_metrics.then(|| {
-        Arc::new(|line: &str| {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-        }) as MetricsSink
-    });
     let hasher = CardHasher::new(config.card_hash_secret.as_bytes())
         .map_err(|e| StartupError::Config(format!("CARD_HASH_SECRET: {e}")))?;
     Ok(match &config.stores {
