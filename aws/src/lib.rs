@@ -153,6 +153,10 @@ impl ObjectStore for S3ObjectStore {
         Ok(())
     }
 
+    fn bucket(&self) -> Option<&str> {
+        Some(&self.bucket)
+    }
+
     fn describe(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }
@@ -331,92 +335,5 @@ impl DecisionLog for DynamoDecisionLog {
                 )
             })?;
         Ok(())
-    }
-}
-
-/// An object named by an S3 notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Object {
-    pub bucket: String,
-    /// The object key, URL-decoded (S3 events encode keys: `+` for a space, `%2C` for a comma).
-    pub key: String,
-    pub etag: Option<String>,
-    /// Orders the events of one key: a redelivered event repeats it, a new upload does not.
-    pub sequencer: Option<String>,
-}
-
-/// The objects of an S3 notification event (`{"Records": [{"s3": ...}]}`); empty for any
-/// other event.
-pub fn s3_event_objects(event: &serde_json::Value) -> Vec<S3Object> {
-    let Some(records) = event.get("Records").and_then(|r| r.as_array()) else {
-        return Vec::new();
-    };
-    records
-        .iter()
-        .filter_map(|r| {
-            let s3 = r.get("s3")?;
-            Some(S3Object {
-                bucket: s3.get("bucket")?.get("name")?.as_str()?.to_owned(),
-                key: url_decode(s3.get("object")?.get("key")?.as_str()?),
-                etag: s3
-                    .get("object")?
-                    .get("eTag")
-                    .and_then(|e| e.as_str())
-                    .map(str::to_owned),
-                sequencer: s3
-                    .get("object")?
-                    .get("sequencer")
-                    .and_then(|e| e.as_str())
-                    .map(str::to_owned),
-            })
-        })
-        .collect()
-}
-
-/// Decodes an S3 event key (`application/x-www-form-urlencoded`).
-fn url_decode(text: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
-            .flatten();
-        match (bytes[i], escaped) {
-            (_, Some(b)) => {
-                out.push(b);
-                i += 2;
-            }
-            (b'+', None) => out.push(b' '),
-            (b, None) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn s3_event_keys_are_decoded() {
-        let event = serde_json::json!({"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "training/fraud+Train%2C2.csv", "eTag": "abc", "sequencer": "0A1"}}}]});
-        let objects = s3_event_objects(&event);
-        assert_eq!(
-            objects,
-            vec![S3Object {
-                bucket: "b".into(),
-                key: "training/fraud Train,2.csv".into(),
-                etag: Some("abc".into()),
-                sequencer: Some("0A1".into()),
-            }]
-        );
-        assert_eq!(url_decode("a%zzb%2"), "a%zzb%2");
-        assert_eq!(url_decode("caf%C3%A9"), "café");
-        assert!(s3_event_objects(&serde_json::json!({"train_key": "x"})).is_empty());
     }
 }

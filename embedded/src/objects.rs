@@ -9,11 +9,23 @@ use fraud_core::registry::{LoadedModel, ModelLoadError, load_model};
 #[derive(Debug, Clone)]
 pub struct LocalObjectStore {
     root: PathBuf,
+    /// The bucket this directory stands in for, when named: handlers then refuse events of
+    /// other buckets, as on AWS.
+    bucket: Option<String>,
 }
 
 impl LocalObjectStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalObjectStore { root: root.into() }
+        LocalObjectStore {
+            root: root.into(),
+            bucket: None,
+        }
+    }
+
+    /// The same directory standing in for bucket `name`.
+    pub fn standing_in_for(mut self, name: impl Into<String>) -> Self {
+        self.bucket = Some(name.into());
+        self
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -78,6 +90,10 @@ impl ObjectStore for LocalObjectStore {
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(failed)
+    }
+
+    fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref()
     }
 
     fn describe(&self, key: &str) -> String {

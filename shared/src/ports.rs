@@ -30,6 +30,11 @@ pub trait ObjectStore: Send + Sync {
     fn open(&self, key: &str) -> impl Future<Output = Result<ObjectReader, StoreError>> + Send;
     /// A human-readable location of `key` (`s3://bucket/key`, a path) for messages.
     fn describe(&self, key: &str) -> String;
+    /// The bucket this store reads, when it is one (S3); a local directory stands in for any.
+    /// Event handlers refuse a notification from another bucket.
+    fn bucket(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A streamed object (see [`ObjectStore::open`]).

@@ -26,6 +26,9 @@ use fraud_core::score::{
     MetricsReport, PredictionsCsv, ScoreSummary, score_stream_models, write_issues_csv,
 };
 use fraud_core::{Artifact, ReadMode, TransactionReader};
+use fraud_lambda::errors::store_retryable;
+use fraud_lambda::s3::{EventError, s3_objects};
+use fraud_lambda::{FunctionError, diagnostic};
 use fraud_monitoring::report::html::render as report_html;
 use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
 use lambda_runtime::Diagnostic;
@@ -48,29 +51,42 @@ pub enum EvalError {
     Store(#[from] StoreError),
     #[error("event not understood: {0}")]
     BadEvent(String),
+    #[error(transparent)]
+    Event(#[from] EventError),
     #[error("internal: {0}")]
     Internal(String),
 }
 
+impl FunctionError for EvalError {
+    fn kind(&self) -> &'static str {
+        match self {
+            EvalError::BadInput { .. } => "BadInput",
+            EvalError::Model(_) => "Model",
+            EvalError::Store(_) => "Store",
+            EvalError::BadEvent(_) | EvalError::Event(_) => "BadEvent",
+            EvalError::Internal(_) => "Internal",
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            EvalError::Store(e) => store_retryable(e),
+            EvalError::Model(e) => e.is_transient(),
+            EvalError::Internal(_) => true,
+            EvalError::BadInput { .. } | EvalError::BadEvent(_) | EvalError::Event(_) => false,
+        }
+    }
+}
+
 impl EvalError {
     pub fn retryable(&self) -> bool {
-        matches!(self, EvalError::Store(_) | EvalError::Internal(_))
+        FunctionError::retryable(self)
     }
 }
 
 impl From<EvalError> for Diagnostic {
     fn from(e: EvalError) -> Self {
-        let kind = match &e {
-            EvalError::BadInput { .. } => "BadInput",
-            EvalError::Model(_) => "Model",
-            EvalError::Store(_) => "Retryable.Store",
-            EvalError::BadEvent(_) => "BadEvent",
-            EvalError::Internal(_) => "Retryable.Internal",
-        };
-        Diagnostic {
-            error_type: kind.to_owned(),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
@@ -552,15 +568,13 @@ pub async fn handle<S: ObjectStore>(
     settings: &Settings,
     event: serde_json::Value,
 ) -> Result<Vec<Evaluated>, EvalError> {
-    let objects = fraud_aws::s3_event_objects(&event);
-    let requests: Vec<EvalRequest> = if objects.is_empty() {
-        vec![serde_json::from_value(event).map_err(|e| {
+    let requests: Vec<EvalRequest> = match s3_objects(&event, store.bucket())? {
+        None => vec![serde_json::from_value(event).map_err(|e| {
             EvalError::BadEvent(format!(
                 "neither an S3 notification nor {{\"eval_key\", \"force\"}}: {e}"
             ))
-        })?]
-    } else {
-        objects
+        })?],
+        Some(objects) => objects
             .into_iter()
             .filter(|o| is_eval_object(&o.key))
             .map(|o| EvalRequest {
@@ -568,7 +582,7 @@ pub async fn handle<S: ObjectStore>(
                 force: false,
                 sequencer: o.sequencer,
             })
-            .collect()
+            .collect(),
     };
     let mut out = Vec::new();
     for request in &requests {

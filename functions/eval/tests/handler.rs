@@ -520,3 +520,26 @@ fn configuration_names_every_problem() {
         ("b", CHAMPION_KEY, Gate::Promote)
     );
 }
+
+#[tokio::test]
+async fn an_event_from_another_bucket_is_refused_naming_both() {
+    let dir = bucket();
+    // The fixture's event comes from bucket `fraud-local`.
+    let store = LocalObjectStore::new(dir.path()).standing_in_for("fraud-prod");
+    let err = handle(
+        &store,
+        &ModelCache::default(),
+        &Settings::default(),
+        fixture("s3_put_eval.json"),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, EvalError::Event(_))
+            && !err.retryable()
+            && text.contains("fraud-local")
+            && text.contains("fraud-prod"),
+        "{text}"
+    );
+}

@@ -11,6 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use fraud_core::ports::{ObjectStore, StoreError};
 use fraud_core::run::{RunKind, RunRecord};
+use fraud_lambda::errors::store_retryable;
+use fraud_lambda::s3::{EventError, s3_objects};
+use fraud_lambda::{FunctionError, diagnostic};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 
@@ -43,29 +46,39 @@ pub enum LoggerError {
     Store(#[from] StoreError),
     #[error("{key}: not a run record: {reason}")]
     BadRecord { key: String, reason: String },
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
+
+impl FunctionError for LoggerError {
+    fn kind(&self) -> &'static str {
+        match self {
+            LoggerError::Mlflow(MlflowError::Unavailable { .. }) => "MlflowUnavailable",
+            LoggerError::Mlflow(MlflowError::Refused { .. }) => "MlflowRefused",
+            LoggerError::Store(_) => "Store",
+            LoggerError::BadRecord { .. } => "BadRecord",
+            LoggerError::Event(_) => "BadEvent",
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            LoggerError::Mlflow(e) => matches!(e, MlflowError::Unavailable { .. }),
+            LoggerError::Store(e) => store_retryable(e),
+            LoggerError::BadRecord { .. } | LoggerError::Event(_) => false,
+        }
+    }
 }
 
 impl LoggerError {
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            LoggerError::Mlflow(MlflowError::Unavailable { .. }) | LoggerError::Store(_)
-        )
+        FunctionError::retryable(self)
     }
 }
 
 impl From<LoggerError> for Diagnostic {
     fn from(e: LoggerError) -> Self {
-        let kind = match &e {
-            LoggerError::Mlflow(MlflowError::Unavailable { .. }) => "Retryable.MlflowUnavailable",
-            LoggerError::Mlflow(MlflowError::Refused { .. }) => "MlflowRefused",
-            LoggerError::Store(_) => "Retryable.Store",
-            LoggerError::BadRecord { .. } => "BadRecord",
-        };
-        Diagnostic {
-            error_type: kind.to_owned(),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
@@ -208,7 +221,8 @@ pub async fn handle<S: ObjectStore>(
     settings: &Settings,
     event: serde_json::Value,
 ) -> Result<Vec<Logged>, LoggerError> {
-    let mut keys: Vec<String> = fraud_aws::s3_event_objects(&event)
+    let mut keys: Vec<String> = s3_objects(&event, store.bucket())?
+        .unwrap_or_default()
         .into_iter()
         .map(|o| o.key)
         .filter(|k| k.starts_with(RUNS_PREFIX) && k.ends_with(".json"))

@@ -14,6 +14,9 @@ use fraud_core::registry::{CHALLENGER_KEY, model_key, write_pointer};
 use fraud_core::run::RunRecord;
 use fraud_core::train::{TrainConfig, load_training_reader, train};
 use fraud_core::{ReadMode, TransactionReader};
+use fraud_lambda::errors::store_retryable;
+use fraud_lambda::s3::{EventError, s3_objects};
+use fraud_lambda::{FunctionError, diagnostic};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
@@ -30,28 +33,40 @@ pub enum TrainError {
     Store(#[from] StoreError),
     #[error("event not understood: {0}")]
     BadEvent(String),
+    #[error(transparent)]
+    Event(#[from] EventError),
     #[error("internal: {0}")]
     Internal(String),
 }
 
+impl FunctionError for TrainError {
+    fn kind(&self) -> &'static str {
+        match self {
+            TrainError::BadInput { .. } => "BadInput",
+            TrainError::Store(_) => "Store",
+            TrainError::BadEvent(_) | TrainError::Event(_) => "BadEvent",
+            TrainError::Internal(_) => "Internal",
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            TrainError::Store(e) => store_retryable(e),
+            TrainError::Internal(_) => true,
+            TrainError::BadInput { .. } | TrainError::BadEvent(_) | TrainError::Event(_) => false,
+        }
+    }
+}
+
 impl TrainError {
     pub fn retryable(&self) -> bool {
-        matches!(self, TrainError::Store(_) | TrainError::Internal(_))
+        FunctionError::retryable(self)
     }
 }
 
 impl From<TrainError> for Diagnostic {
     fn from(e: TrainError) -> Self {
-        let kind = match &e {
-            TrainError::BadInput { .. } => "BadInput",
-            TrainError::Store(_) => "Retryable.Store",
-            TrainError::BadEvent(_) => "BadEvent",
-            TrainError::Internal(_) => "Retryable.Internal",
-        };
-        Diagnostic {
-            error_type: kind.to_owned(),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
@@ -87,9 +102,11 @@ pub struct Trained {
 }
 
 /// The objects an event asks to train on, with the settings.
-fn requests(event: &serde_json::Value) -> Result<Vec<DirectRequest>, TrainError> {
-    let objects = fraud_aws::s3_event_objects(event);
-    if !objects.is_empty() {
+fn requests(
+    event: &serde_json::Value,
+    bucket: Option<&str>,
+) -> Result<Vec<DirectRequest>, TrainError> {
+    if let Some(objects) = s3_objects(event, bucket)? {
         return Ok(objects
             .into_iter()
             .filter(|o| {
@@ -305,7 +322,7 @@ pub async fn handle<S: ObjectStore>(
     event: serde_json::Value,
 ) -> Result<Vec<Trained>, TrainError> {
     let mut out = Vec::new();
-    for request in requests(&event)? {
+    for request in requests(&event, store.bucket())? {
         out.push(train_object(store.as_ref(), &request).await?);
     }
     Ok(out)

@@ -187,3 +187,19 @@ async fn grid_members_leave_the_challenger_alone_and_the_best_is_chosen_at_the_e
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_event_from_another_bucket_is_refused_naming_both() {
+    let dir = bucket();
+    // The fixture's event comes from bucket `fraud-local`.
+    let store = Arc::new(LocalObjectStore::new(dir.path()).standing_in_for("fraud-prod"));
+    let err = handle(store, fixture("s3_put_training.json"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        !err.retryable() && text.contains("fraud-local") && text.contains("fraud-prod"),
+        "{text}"
+    );
+    assert!(!dir.path().join("models").exists(), "nothing trained");
+}
