@@ -97,66 +97,19 @@ pub fn feature_drift(reference: &FeatureStats, values: &[f64]) -> FeatureDrift {
         (values.len() - present.len()) as f64 / values.len() as f64
     };
     let q = &reference.quantiles;
-
-    let mut bins = Vec::new();
-    let mut ks: f64 = 0.0;
-    if !q.is_empty() {
-        // Decile edges, without repeats (a discrete feature has fewer distinct ones).
-        let mut edges: Vec<f64> = (1..10).map(|d| q[d * (q.len() - 1) / 10]).collect();
-        edges.dedup();
-        let (mut ref_below, mut cur_below) = (0.0, 0.0);
-        let last_edge = edges.last().copied();
-        for upper in edges.iter().map(|&e| Some(e)).chain([None]) {
-            let (r, c, label) = match upper {
-                Some(e) => (
-                    reference_cdf(q, e),
-                    current_cdf(&present, e),
-                    format!("<= {}", edge_text(e)),
-                ),
-                None => (
-                    1.0,
-                    1.0,
-                    format!("> {}", edge_text(last_edge.unwrap_or(f64::NAN))),
-                ),
-            };
-            bins.push(DriftBin {
-                label,
-                reference: (r - ref_below) * (1.0 - ref_missing),
-                current: (c - cur_below) * (1.0 - cur_missing),
-            });
-            (ref_below, cur_below) = (r, c);
-        }
-        if !present.is_empty() {
-            ks = q
-                .iter()
-                .map(|&x| (reference_cdf(q, x) - current_cdf(&present, x)).abs())
-                .fold(0.0, f64::max);
-        }
-    }
+    let mut bins = decile_bins(q, &present, ref_missing, cur_missing);
     bins.push(DriftBin {
         label: "missing".into(),
         reference: ref_missing,
         current: cur_missing,
     });
-    let psi = bins
-        .iter()
-        .map(|b| {
-            let (r, c) = (b.reference.max(FLOOR), b.current.max(FLOOR));
-            (c - r) * (c / r).ln()
-        })
-        .sum::<f64>();
-    let level = if psi >= PSI_DRIFT || ks >= KS_DRIFT {
-        DriftLevel::Drifted
-    } else if psi >= PSI_WATCH {
-        DriftLevel::Watch
-    } else {
-        DriftLevel::Stable
-    };
+    let psi = psi(&bins);
+    let ks = ks(q, &present);
     FeatureDrift {
         feature: reference.name.clone(),
         psi,
         ks,
-        level,
+        level: verdict(psi, ks),
         reference_mean: reference.mean,
         current_mean: if present.is_empty() {
             f64::NAN
@@ -166,6 +119,73 @@ pub fn feature_drift(reference: &FeatureStats, values: &[f64]) -> FeatureDrift {
         reference_missing: ref_missing,
         current_missing: cur_missing,
         bins,
+    }
+}
+
+/// The PSI bins of present values: one per reference decile edge and one above the last, as
+/// shares of all rows (the missing ones included). Empty without reference percentiles.
+fn decile_bins(q: &[f64], present: &[f64], ref_missing: f64, cur_missing: f64) -> Vec<DriftBin> {
+    let mut bins = Vec::new();
+    if q.is_empty() {
+        return bins;
+    }
+    // Decile edges, without repeats (a discrete feature has fewer distinct ones).
+    let mut edges: Vec<f64> = (1..10).map(|d| q[d * (q.len() - 1) / 10]).collect();
+    edges.dedup();
+    let (mut ref_below, mut cur_below) = (0.0, 0.0);
+    let last_edge = edges.last().copied();
+    for upper in edges.iter().map(|&e| Some(e)).chain([None]) {
+        let (r, c, label) = match upper {
+            Some(e) => (
+                reference_cdf(q, e),
+                current_cdf(present, e),
+                format!("<= {}", edge_text(e)),
+            ),
+            None => (
+                1.0,
+                1.0,
+                format!("> {}", edge_text(last_edge.unwrap_or(f64::NAN))),
+            ),
+        };
+        bins.push(DriftBin {
+            label,
+            reference: (r - ref_below) * (1.0 - ref_missing),
+            current: (c - cur_below) * (1.0 - cur_missing),
+        });
+        (ref_below, cur_below) = (r, c);
+    }
+    bins
+}
+
+/// The KS statistic of the present values at the reference percentiles (0 when either side
+/// has none).
+fn ks(q: &[f64], present: &[f64]) -> f64 {
+    if q.is_empty() || present.is_empty() {
+        return 0.0;
+    }
+    q.iter()
+        .map(|&x| (reference_cdf(q, x) - current_cdf(present, x)).abs())
+        .fold(0.0, f64::max)
+}
+
+/// The PSI over `bins`, with shares floored at [`FLOOR`] so an empty bin stays finite.
+fn psi(bins: &[DriftBin]) -> f64 {
+    bins.iter()
+        .map(|b| {
+            let (r, c) = (b.reference.max(FLOOR), b.current.max(FLOOR));
+            (c - r) * (c / r).ln()
+        })
+        .sum::<f64>()
+}
+
+/// The verdict: drifted on either measure, worth watching on a moderate PSI.
+fn verdict(psi: f64, ks: f64) -> DriftLevel {
+    if psi >= PSI_DRIFT || ks >= KS_DRIFT {
+        DriftLevel::Drifted
+    } else if psi >= PSI_WATCH {
+        DriftLevel::Watch
+    } else {
+        DriftLevel::Stable
     }
 }
 

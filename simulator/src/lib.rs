@@ -33,6 +33,7 @@ use fraud_core::time::{DAY, civil_from_days, days_from_civil, format_date_time};
 use rayon::prelude::*;
 
 use customer::{Customer, Row};
+use reference::Reference;
 
 pub use reference::csv_field;
 
@@ -158,12 +159,19 @@ impl SimConfig {
             generator_day
         }
     }
+
+    /// The date string's time (epoch seconds) of a generator time: same time of day, moved day.
+    fn output_secs(&self, generator_secs: i64) -> i64 {
+        self.output_day(generator_secs.div_euclid(DAY)) * DAY + generator_secs.rem_euclid(DAY)
+    }
 }
 
 /// Per-profile probability that a remaining legitimate transaction falls on each day: the day's
 /// weight over the weight of all days from it to the end (the sequential binomial split).
 struct Calendar {
     first_day: i64,
+    /// Last day, inclusive.
+    last_day: i64,
     /// `split[profile][k]` for day `first_day + k`.
     split: Vec<Vec<f64>>,
 }
@@ -193,6 +201,7 @@ impl Calendar {
             .collect();
         Calendar {
             first_day: first,
+            last_day: last,
             split,
         }
     }
@@ -230,6 +239,84 @@ impl Output {
     }
 }
 
+/// The train and the test file of one run.
+struct Outputs {
+    train: Output,
+    test: Output,
+}
+
+impl Outputs {
+    /// Opens both files; when the test file cannot be created, the train file's partial goes.
+    fn create(dir: &Path) -> Result<Self, SimError> {
+        let train = Output::create(dir, "fraudTrain.csv")?;
+        match Output::create(dir, "fraudTest.csv") {
+            Ok(test) => Ok(Outputs { train, test }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&train.tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends `rows` (in time order) to the file their date string falls in: train before
+    /// `config.split`, test from it; each file numbers its rows from 0.
+    fn write_rows(
+        &mut self,
+        rows: &[Row],
+        customers: &[Customer],
+        config: &SimConfig,
+        merchants: &[Vec<String>; 14],
+        buffer: &mut Vec<u8>,
+    ) -> Result<(), SimError> {
+        for row in rows {
+            let target = if config.output_secs(row.unix_time) < config.split {
+                &mut self.train
+            } else {
+                &mut self.test
+            };
+            buffer.clear();
+            let customer = &customers[row.customer as usize];
+            write_row(buffer, target.index, row, customer, config, merchants);
+            target
+                .writer
+                .write_all(buffer)
+                .map_err(|e| io_error(&target.tmp, e))?;
+            target.index += 1;
+            target.frauds += u64::from(row.fraud);
+        }
+        Ok(())
+    }
+
+    /// Renames both files into place (both or neither) and returns the run's counts.
+    fn finish(
+        &mut self,
+        config: &SimConfig,
+        customers: &[Customer],
+    ) -> Result<SimSummary, SimError> {
+        let summary = SimSummary {
+            customers: config.customers,
+            fraud_episodes: customers.iter().filter(|c| c.has_fraud_episode()).count() as u32,
+            train_rows: self.train.index,
+            train_frauds: self.train.frauds,
+            test_rows: self.test.index,
+            test_frauds: self.test.frauds,
+        };
+        self.train.finish()?;
+        if let Err(e) = self.test.finish() {
+            // A train file without its test file is half a data set.
+            let _ = std::fs::remove_file(&self.train.path);
+            return Err(e);
+        }
+        Ok(summary)
+    }
+
+    /// Removes both temporary files after a failure.
+    fn remove_partials(&self) {
+        let _ = std::fs::remove_file(&self.train.tmp);
+        let _ = std::fs::remove_file(&self.test.tmp);
+    }
+}
+
 fn io_error(path: &Path, e: std::io::Error) -> SimError {
     SimError::Io {
         path: path.display().to_string(),
@@ -254,9 +341,7 @@ fn write_row(
     config: &SimConfig,
     merchants: &[Vec<String>; 14],
 ) {
-    let gen_day = row.unix_time.div_euclid(DAY);
-    let time_of_day = row.unix_time.rem_euclid(DAY);
-    let out_secs = config.output_day(gen_day) * DAY + time_of_day;
+    let out_secs = config.output_secs(row.unix_time);
     let unix_time = if config.unix_time_quirk {
         row.unix_time
     } else {
@@ -294,6 +379,32 @@ pub fn generate_to_dir(
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     let (first, last) = config.generator_days();
     let calendar = Calendar::new(&reference.profiles, first, last);
+    let mut customers = draw_customers(config, first, last, reference);
+    let mut outputs = Outputs::create(dir)?;
+    let result = write_days(
+        &mut outputs,
+        &mut customers,
+        &calendar,
+        config,
+        reference,
+        on_day,
+    )
+    .and_then(|()| outputs.finish(config, &customers));
+    if result.is_err() {
+        // Nothing half-written stays behind.
+        outputs.remove_partials();
+    }
+    result
+}
+
+/// Every customer of the run (drawn in parallel: each one's draws depend only on the seed and
+/// its index), with card numbers made unique.
+fn draw_customers(
+    config: &SimConfig,
+    first: i64,
+    last: i64,
+    reference: &Reference,
+) -> Vec<Customer> {
     let mut customers: Vec<Customer> = (0..config.customers)
         .into_par_iter()
         .map(|i| {
@@ -308,76 +419,46 @@ pub fn generate_to_dir(
         })
         .collect();
     customer::make_cards_unique(&mut customers, config.seed);
+    customers
+}
 
-    let mut train = Output::create(dir, "fraudTrain.csv")?;
-    let mut test = match Output::create(dir, "fraudTest.csv") {
-        Ok(test) => test,
-        Err(e) => {
-            let _ = std::fs::remove_file(&train.tmp);
-            return Err(e);
-        }
-    };
-    let (train_tmp, test_tmp) = (train.tmp.clone(), test.tmp.clone());
-    let result = (|| {
-        let mut buffer = Vec::with_capacity(1 << 20);
-        let total_days = (last - first + 1) as u64;
-        for day in first..=last {
-            let k = (day - calendar.first_day) as usize;
-            let mut rows: Vec<Row> = customers
-                .par_iter_mut()
-                .flat_map_iter(|c| {
-                    c.rows_on(day, calendar.split[c.profile][k], config.seed, reference)
-                })
-                .collect();
-            rows.sort_unstable_by_key(|r| (r.unix_time, r.customer, r.seq));
-            for row in &rows {
-                let out_secs = config.output_day(row.unix_time.div_euclid(DAY)) * DAY
-                    + row.unix_time.rem_euclid(DAY);
-                let target = if out_secs < config.split {
-                    &mut train
-                } else {
-                    &mut test
-                };
-                buffer.clear();
-                write_row(
-                    &mut buffer,
-                    target.index,
-                    row,
-                    &customers[row.customer as usize],
-                    config,
-                    &reference.merchants,
-                );
-                target
-                    .writer
-                    .write_all(&buffer)
-                    .map_err(|e| io_error(&target.tmp, e))?;
-                target.index += 1;
-                target.frauds += u64::from(row.fraud);
-            }
-            on_day((day - first + 1) as u64, total_days);
-        }
-        let summary = SimSummary {
-            customers: config.customers,
-            fraud_episodes: customers.iter().filter(|c| c.has_fraud_episode()).count() as u32,
-            train_rows: train.index,
-            train_frauds: train.frauds,
-            test_rows: test.index,
-            test_frauds: test.frauds,
-        };
-        train.finish()?;
-        if let Err(e) = test.finish() {
-            // A train file without its test file is half a data set.
-            let _ = std::fs::remove_file(&train.path);
-            return Err(e);
-        }
-        Ok(summary)
-    })();
-    if result.is_err() {
-        // Nothing half-written stays behind.
-        let _ = std::fs::remove_file(&train_tmp);
-        let _ = std::fs::remove_file(&test_tmp);
+/// Streams the generator's days in order, each day's rows to the file its date belongs to;
+/// `on_day` is told after each day.
+fn write_days(
+    outputs: &mut Outputs,
+    customers: &mut [Customer],
+    calendar: &Calendar,
+    config: &SimConfig,
+    reference: &Reference,
+    on_day: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(), SimError> {
+    let mut buffer = Vec::with_capacity(1 << 20);
+    let (first, last) = (calendar.first_day, calendar.last_day);
+    let total_days = (last - first + 1) as u64;
+    for day in first..=last {
+        let rows = rows_of_day(customers, day, calendar, config, reference);
+        outputs.write_rows(&rows, customers, config, &reference.merchants, &mut buffer)?;
+        on_day((day - first + 1) as u64, total_days);
     }
-    result
+    Ok(())
+}
+
+/// Every customer's rows of one generator day, in time order (ties by customer, then by the
+/// customer's own order), so the files do not depend on the thread count.
+fn rows_of_day(
+    customers: &mut [Customer],
+    day: i64,
+    calendar: &Calendar,
+    config: &SimConfig,
+    reference: &Reference,
+) -> Vec<Row> {
+    let k = (day - calendar.first_day) as usize;
+    let mut rows: Vec<Row> = customers
+        .par_iter_mut()
+        .flat_map_iter(|c| c.rows_on(day, calendar.split[c.profile][k], config.seed, reference))
+        .collect();
+    rows.sort_unstable_by_key(|r| (r.unix_time, r.customer, r.seq));
+    rows
 }
 
 #[cfg(test)]

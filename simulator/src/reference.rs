@@ -123,6 +123,9 @@ struct Rule {
     city_pop: Range,
 }
 
+/// The share of each (month, day) of a year.
+type DayShares = BTreeMap<(u32, u32), f64>;
+
 /// A behaviour profile (legitimate or fraud), ready to sample from.
 #[derive(Debug)]
 pub struct Profile {
@@ -131,7 +134,7 @@ pub struct Profile {
     /// Weekday proportions, Monday = 0.
     pub weekday: [f64; 7],
     /// Proportion of each (month, day) in a non-leap and a leap year.
-    season: [BTreeMap<(u32, u32), f64>; 2],
+    season: [DayShares; 2],
     /// Year weights in the order of the range's years (missing years weigh 100).
     years: Vec<f64>,
     /// Cumulative category proportions in [`CATEGORY_ORDER`].
@@ -155,100 +158,129 @@ fn month_day(text: &str) -> Option<(u32, u32)> {
     Some((m.trim().parse().ok()?, d.trim().parse().ok()?))
 }
 
+/// `date_wt.day_of_week` as Monday-first proportions (a missing day weighs 100).
+fn weekday_proportions(day_of_week: &BTreeMap<String, f64>) -> [f64; 7] {
+    let days = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    let weekday_w: BTreeMap<usize, f64> = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i, *day_of_week.get(*d).unwrap_or(&100.0)))
+        .collect();
+    let weekday_p = proportions(&weekday_w);
+    std::array::from_fn(|i| weekday_p[&i])
+}
+
+/// `date_wt.time_of_year` as the proportion of each (month, day), in a non-leap and a leap year.
+/// Every day weighs 100 unless a holiday range says otherwise.
+fn season_proportions(time_of_year: &BTreeMap<String, Holiday>) -> Result<[DayShares; 2], String> {
+    let mut all: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+    for day in days_from_civil(2000, 1, 1)..days_from_civil(2001, 1, 1) {
+        let (_, m, d) = fraud_core::time::civil_from_days(day);
+        all.insert((m, d), 100.0);
+    }
+    for (holiday, h) in time_of_year {
+        let (start, end) = match (month_day(&h.start), month_day(&h.end)) {
+            (Some(s), Some(e)) if s <= e => (s, e),
+            _ => {
+                return Err(format!(
+                    "time_of_year {holiday}: bad dates {} .. {}",
+                    h.start, h.end
+                ));
+            }
+        };
+        for (_, w) in all.range_mut(start..=end) {
+            *w = h.weight;
+        }
+    }
+    let mut non_leap = all.clone();
+    non_leap.remove(&(2, 29));
+    Ok([proportions(&non_leap), proportions(&all)])
+}
+
+/// `categories_wt` as cumulative proportions in [`CATEGORY_ORDER`], the order the generator
+/// walks them in.
+fn cumulative_categories(
+    categories_wt: &BTreeMap<String, f64>,
+) -> Result<[(Category, f64); 14], String> {
+    let total: f64 = CATEGORY_ORDER
+        .iter()
+        .map(|c| categories_wt.get(c.as_str()).copied().unwrap_or(0.0))
+        .sum();
+    if categories_wt.len() != CATEGORY_ORDER.len() || total <= 0.0 {
+        return Err("categories_wt must weigh the 14 categories".into());
+    }
+    let mut cum = 0.0;
+    Ok(CATEGORY_ORDER.map(|c| {
+        cum += categories_wt[c.as_str()] / total;
+        (c, cum)
+    }))
+}
+
+/// `shopping_time`'s share of AM shopping.
+fn am_share(shopping_time: &BTreeMap<String, f64>) -> Result<f64, String> {
+    let (am, pm) = (
+        shopping_time.get("AM").copied().unwrap_or(0.0),
+        shopping_time.get("PM").copied().unwrap_or(0.0),
+    );
+    if am + pm <= 0.0 {
+        return Err("shopping_time must weigh AM and PM".into());
+    }
+    Ok(am / (am + pm))
+}
+
+/// `categories_amt` as a gamma distribution per category code, with the file's mean and
+/// standard deviation.
+fn amount_distributions(
+    categories_amt: &BTreeMap<String, MeanSd>,
+) -> Result<[Gamma<f64>; 14], String> {
+    let mut amounts = Vec::with_capacity(14);
+    for c in Category::ALL {
+        let MeanSd { mean, stdev } = categories_amt
+            .get(c.as_str())
+            .ok_or_else(|| format!("categories_amt lacks {c}"))?;
+        let gamma = Gamma::new(mean * mean / (stdev * stdev), stdev * stdev / mean)
+            .map_err(|e| format!("categories_amt {c}: {e}"))?;
+        amounts.push(gamma);
+    }
+    Ok(amounts.try_into().expect("14 categories"))
+}
+
 impl Profile {
+    /// Parses the profile file `name`; its errors name the file.
     fn parse(name: &str, json: &str) -> Result<Self, SimError> {
         let bad = |reason: String| SimError::Reference {
             file: format!("profiles/{name}.json"),
             reason,
         };
         let file: ProfileFile = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+        Profile::from_file(&file).map_err(bad)
+    }
+
+    /// The sampling form of a profile file (the first problem found is the one reported).
+    fn from_file(file: &ProfileFile) -> Result<Self, String> {
         let (lo, hi) = (
             file.avg_transactions_per_day.min,
             file.avg_transactions_per_day.max,
         );
         if lo < 0 || hi < lo {
-            return Err(bad(format!("avg_transactions_per_day {lo}..{hi}")));
-        }
-        let days = [
-            "monday",
-            "tuesday",
-            "wednesday",
-            "thursday",
-            "friday",
-            "saturday",
-            "sunday",
-        ];
-        let weekday_w: BTreeMap<usize, f64> = days
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (i, *file.date_wt.day_of_week.get(*d).unwrap_or(&100.0)))
-            .collect();
-        let weekday_p = proportions(&weekday_w);
-        let weekday = std::array::from_fn(|i| weekday_p[&i]);
-
-        // Every (month, day) of a leap year weighs 100 unless a holiday range says otherwise.
-        let mut all: BTreeMap<(u32, u32), f64> = BTreeMap::new();
-        for day in days_from_civil(2000, 1, 1)..days_from_civil(2001, 1, 1) {
-            let (_, m, d) = fraud_core::time::civil_from_days(day);
-            all.insert((m, d), 100.0);
-        }
-        for (holiday, h) in &file.date_wt.time_of_year {
-            let (start, end) = match (month_day(&h.start), month_day(&h.end)) {
-                (Some(s), Some(e)) if s <= e => (s, e),
-                _ => {
-                    return Err(bad(format!(
-                        "time_of_year {holiday}: bad dates {} .. {}",
-                        h.start, h.end
-                    )));
-                }
-            };
-            for (key, w) in all.range_mut(start..=end) {
-                let _ = key;
-                *w = h.weight;
-            }
-        }
-        let mut non_leap = all.clone();
-        non_leap.remove(&(2, 29));
-        let season = [proportions(&non_leap), proportions(&all)];
-        let years = file.date_wt.year.values().copied().collect();
-
-        let total: f64 = CATEGORY_ORDER
-            .iter()
-            .map(|c| file.categories_wt.get(c.as_str()).copied().unwrap_or(0.0))
-            .sum();
-        if file.categories_wt.len() != CATEGORY_ORDER.len() || total <= 0.0 {
-            return Err(bad("categories_wt must weigh the 14 categories".into()));
-        }
-        let mut cum = 0.0;
-        let categories = CATEGORY_ORDER.map(|c| {
-            cum += file.categories_wt[c.as_str()] / total;
-            (c, cum)
-        });
-        let (am, pm) = (
-            file.shopping_time.get("AM").copied().unwrap_or(0.0),
-            file.shopping_time.get("PM").copied().unwrap_or(0.0),
-        );
-        if am + pm <= 0.0 {
-            return Err(bad("shopping_time must weigh AM and PM".into()));
-        }
-        let mut amounts = Vec::with_capacity(14);
-        for c in Category::ALL {
-            let MeanSd { mean, stdev } = file
-                .categories_amt
-                .get(c.as_str())
-                .ok_or_else(|| bad(format!("categories_amt lacks {c}")))?;
-            let gamma = Gamma::new(mean * mean / (stdev * stdev), stdev * stdev / mean)
-                .map_err(|e| bad(format!("categories_amt {c}: {e}")))?;
-            amounts.push(gamma);
+            return Err(format!("avg_transactions_per_day {lo}..{hi}"));
         }
         Ok(Profile {
             rate: (lo as u64, hi as u64),
-            weekday,
-            season,
-            years,
-            categories,
-            am_share: am / (am + pm),
-            amounts: amounts.try_into().expect("14 categories"),
+            weekday: weekday_proportions(&file.date_wt.day_of_week),
+            season: season_proportions(&file.date_wt.time_of_year)?,
+            years: file.date_wt.year.values().copied().collect(),
+            categories: cumulative_categories(&file.categories_wt)?,
+            am_share: am_share(&file.shopping_time)?,
+            amounts: amount_distributions(&file.categories_amt)?,
         })
     }
 
@@ -339,8 +371,8 @@ fn parse_places() -> Result<Vec<Place>, SimError> {
     Ok(places)
 }
 
-fn parse() -> Result<Reference, SimError> {
-    let places = parse_places()?;
+/// Merchant names per category code (lines of an unknown category are skipped).
+fn parse_merchants() -> [Vec<String>; 14] {
     let mut merchants: [Vec<String>; 14] = Default::default();
     for line in MERCHANTS.lines().skip(1) {
         if let Some((category, name)) = line.split_once('|')
@@ -349,6 +381,11 @@ fn parse() -> Result<Reference, SimError> {
             merchants[usize::from(c.code())].push(csv_field(name));
         }
     }
+    merchants
+}
+
+/// The census table as (cumulative share, age, gender), for one uniform draw to pick from.
+fn parse_age_gender() -> Result<Vec<(f64, u32, Gender)>, SimError> {
     let mut age_gender = Vec::new();
     let mut cum = 0.0;
     for (i, line) in AGE_GENDER.lines().enumerate().skip(1) {
@@ -368,17 +405,29 @@ fn parse() -> Result<Reference, SimError> {
         };
         age_gender.push((cum, age, gender));
     }
+    Ok(age_gender)
+}
+
+/// The legitimate and the fraud profiles, both in [`PROFILES`] order.
+fn parse_profiles() -> Result<(Vec<Profile>, Vec<Profile>), SimError> {
     let mut profiles = Vec::new();
     let mut fraud_profiles = Vec::new();
     for (name, legit, fraud) in PROFILES {
         profiles.push(Profile::parse(name, legit)?);
         fraud_profiles.push(Profile::parse(&format!("fraud_{name}"), fraud)?);
     }
+    Ok((profiles, fraud_profiles))
+}
+
+/// The rules of main_config.json, each naming its profile by index in [`PROFILES`]; a negative
+/// maximum means no upper bound.
+fn parse_rules() -> Result<Vec<ProfileRule>, SimError> {
+    let bad = |reason: String| SimError::Reference {
+        file: "profiles/main_config.json".into(),
+        reason,
+    };
     let config: BTreeMap<String, Rule> =
-        serde_json::from_str(MAIN_CONFIG).map_err(|e| SimError::Reference {
-            file: "profiles/main_config.json".into(),
-            reason: e.to_string(),
-        })?;
+        serde_json::from_str(MAIN_CONFIG).map_err(|e| bad(e.to_string()))?;
     let open = |x: f64| if x < 0.0 { f64::INFINITY } else { x };
     let mut rules = Vec::new();
     for (file, rule) in config {
@@ -386,10 +435,7 @@ fn parse() -> Result<Reference, SimError> {
         let profile = PROFILES
             .iter()
             .position(|(n, _, _)| *n == name)
-            .ok_or_else(|| SimError::Reference {
-                file: "profiles/main_config.json".into(),
-                reason: format!("unknown profile {file}"),
-            })?;
+            .ok_or_else(|| bad(format!("unknown profile {file}")))?;
         rules.push(ProfileRule {
             profile,
             gender: if rule.gender == "M" {
@@ -401,6 +447,15 @@ fn parse() -> Result<Reference, SimError> {
             city_pop: (rule.city_pop.min, open(rule.city_pop.max)),
         });
     }
+    Ok(rules)
+}
+
+fn parse() -> Result<Reference, SimError> {
+    let places = parse_places()?;
+    let merchants = parse_merchants();
+    let age_gender = parse_age_gender()?;
+    let (profiles, fraud_profiles) = parse_profiles()?;
+    let rules = parse_rules()?;
     Ok(Reference {
         places,
         merchants,

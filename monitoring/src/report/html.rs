@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use super::{ClassLine, HISTOGRAM_BINS, Period, Report};
+use super::{ClassLine, DriftSection, HISTOGRAM_BINS, Period, Report};
 use crate::drift::{DriftLevel, FeatureDrift};
-use fraud_core::metrics::format_dollars;
+use fraud_core::metrics::{CurvePoint, Metrics, ValueMetrics, format_dollars};
 
 const CSS: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;color:#1d2330;padding:0 16px}\
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde;padding-bottom:4px}\
@@ -68,7 +68,9 @@ impl Chart {
         (self.height - self.bottom) - v.clamp(0.0, 1.0) * (self.height - self.bottom - 10.0)
     }
 
-    fn open(&self, out: &mut String, label: &str, x_label: &str, y_label: &str) {
+    /// An open `<svg>` with the grid, ticks and axis labels drawn; [`figure`] closes it.
+    fn open(&self, label: &str, x_label: &str, y_label: &str) -> String {
+        let mut out = String::new();
         let (w, h) = (self.width, self.height);
         let _ = write!(
             out,
@@ -101,6 +103,7 @@ impl Chart {
             h2 = h - 2.0,
             cy = (self.y(0.0) + self.y(1.0)) / 2.0,
         );
+        out
     }
 
     fn line(&self, out: &mut String, points: impl Iterator<Item = (f64, f64)>, color: &str) {
@@ -113,6 +116,26 @@ impl Chart {
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.8\" points=\"{}\"/>",
             path.join(" ")
         );
+    }
+
+    /// A line that breaks where a point is missing rather than bridging the gap; a lone point
+    /// is a dot.
+    fn broken_line(&self, out: &mut String, points: &[Option<(f64, f64)>], color: &str) {
+        for run in points.split(Option::is_none) {
+            let run: Vec<(f64, f64)> = run.iter().flatten().copied().collect();
+            match run.as_slice() {
+                [] => {}
+                [(x, y)] => {
+                    let _ = write!(
+                        out,
+                        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{color}\"/>",
+                        self.x(*x),
+                        self.y(*y)
+                    );
+                }
+                _ => self.line(out, run.iter().copied(), color),
+            }
+        }
     }
 
     fn marker(&self, out: &mut String, x: f64, label: &str) {
@@ -214,12 +237,25 @@ fn class_table(lines: &[ClassLine]) -> String {
     out + "</table>"
 }
 
-/// The page.
+/// The page: one section after the other, each written by its own step.
 pub fn render(report: &Report) -> String {
-    let r = report;
-    let s = &r.summary;
-    let c = &r.context;
     let mut out = String::with_capacity(256 * 1024);
+    page_head(&mut out, report);
+    headline(&mut out, report);
+    model_quality(&mut out, report);
+    if let Some(lines) = &report.classification {
+        out.push_str("<h2>Classification report</h2>");
+        out.push_str(&class_table(lines));
+    }
+    over_time(&mut out, report);
+    drift_section(&mut out, &report.drift);
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The document head and the title line: which model, on which data, against which reference.
+fn page_head(out: &mut String, r: &Report) {
+    let (s, c) = (&r.summary, &r.context);
     let _ = write!(
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Fraud model monitoring: {}</title><style>{CSS}</style></head><body>",
@@ -235,70 +271,41 @@ pub fn render(report: &Report) -> String {
         esc(s.last_day.as_deref().unwrap_or("–")),
         esc(&c.generated_at)
     );
+}
 
-    // Headline.
+/// One headline number with its name under it.
+fn card(out: &mut String, name: &str, value: String) {
+    let _ = write!(
+        out,
+        "<div class=\"card\"><b>{}</b>{}</div>",
+        esc(&value),
+        esc(name)
+    );
+}
+
+/// The headline cards (the label-based ones only with labels), then a note saying which
+/// sections are left out when the file has no labels.
+fn headline(out: &mut String, r: &Report) {
+    let s = &r.summary;
     out.push_str("<div class=\"cards\" id=\"headline\">");
-    let mut card = |name: &str, value: String| {
-        let _ = write!(
-            out,
-            "<div class=\"card\"><b>{}</b>{}</div>",
-            esc(&value),
-            esc(name)
-        );
-    };
-    card("rows", s.rows.to_string());
-    card("denied", format!("{} ({})", s.denied, pct(s.deny_rate)));
+    card(out, "rows", s.rows.to_string());
+    card(
+        out,
+        "denied",
+        format!("{} ({})", s.denied, pct(s.deny_rate)),
+    );
     if let Some(m) = &r.metrics {
-        card(
-            "frauds",
-            format!(
-                "{} ({})",
-                m.frauds,
-                pct(m.frauds as f64 / (m.rows.max(1)) as f64)
-            ),
-        );
-        card("AUC-PR", num(m.auc_pr, 4));
-        card("AUC-ROC", num(m.auc_roc, 4));
-        card("precision", num(m.precision, 4));
-        card("recall", num(m.recall, 4));
-        card("F1", num(m.f1, 4));
-        card("recall at 1 % FPR", num(m.recall_at_1pct_fpr, 4));
+        metric_cards(out, m);
     }
     if let Some(v) = &r.value {
-        card(
-            &format!(
-                "value detection rate ({} of {} fraud caught)",
-                format_dollars(v.fraud_dollars_caught),
-                format_dollars(v.fraud_dollars)
-            ),
-            pct(v.value_detection_rate),
-        );
-        card(
-            "good spend declined",
-            format_dollars(v.good_dollars_declined),
-        );
-        card(
-            "false-decline rate",
-            if v.false_decline_rate.is_finite() {
-                format!("{:.3} %", v.false_decline_rate * 100.0)
-            } else {
-                "–".into()
-            },
-        );
-        card("recall at 0.1 % FPR", num(v.recall_at_0_1pct_fpr, 4));
-        card(
-            &format!(
-                "card precision@100 (mean of {} days)",
-                v.card_precision_days
-            ),
-            num(v.card_precision_at_100, 4),
-        );
+        value_cards(out, v);
     }
     card(
+        out,
         "threshold",
-        c.threshold.map_or("unknown".into(), |t| num(t, 4)),
+        r.context.threshold.map_or("unknown".into(), |t| num(t, 4)),
     );
-    card("drifted features", r.drift.drifted.len().to_string());
+    card(out, "drifted features", r.drift.drifted.len().to_string());
     out.push_str("</div>");
     if !s.labelled {
         out.push_str(
@@ -307,70 +314,129 @@ pub fn render(report: &Report) -> String {
              Score distribution, decisions over time and data drift do not need labels and are below.</p>",
         );
     }
+}
 
-    // Curves.
+/// The model's metrics at its decisions.
+fn metric_cards(out: &mut String, m: &Metrics) {
+    card(
+        out,
+        "frauds",
+        format!(
+            "{} ({})",
+            m.frauds,
+            pct(m.frauds as f64 / (m.rows.max(1)) as f64)
+        ),
+    );
+    card(out, "AUC-PR", num(m.auc_pr, 4));
+    card(out, "AUC-ROC", num(m.auc_roc, 4));
+    card(out, "precision", num(m.precision, 4));
+    card(out, "recall", num(m.recall, 4));
+    card(out, "F1", num(m.f1, 4));
+    card(out, "recall at 1 % FPR", num(m.recall_at_1pct_fpr, 4));
+}
+
+/// The same decisions in dollars and cards.
+fn value_cards(out: &mut String, v: &ValueMetrics) {
+    card(
+        out,
+        &format!(
+            "value detection rate ({} of {} fraud caught)",
+            format_dollars(v.fraud_dollars_caught),
+            format_dollars(v.fraud_dollars)
+        ),
+        pct(v.value_detection_rate),
+    );
+    card(
+        out,
+        "good spend declined",
+        format_dollars(v.good_dollars_declined),
+    );
+    card(
+        out,
+        "false-decline rate",
+        if v.false_decline_rate.is_finite() {
+            format!("{:.3} %", v.false_decline_rate * 100.0)
+        } else {
+            "–".into()
+        },
+    );
+    card(out, "recall at 0.1 % FPR", num(v.recall_at_0_1pct_fpr, 4));
+    card(
+        out,
+        &format!(
+            "card precision@100 (mean of {} days)",
+            v.card_precision_days
+        ),
+        num(v.card_precision_at_100, 4),
+    );
+}
+
+/// "Model quality": the label-based curves when there are labels, and the score histogram.
+fn model_quality(out: &mut String, r: &Report) {
     out.push_str("<h2>Model quality</h2><div class=\"grid\">");
     if let Some(curve) = &r.curve {
-        let chart = Chart::STD;
-        let mut svg = String::new();
-        chart.open(&mut svg, "precision-recall curve", "recall", "precision");
-        chart.line(
-            &mut svg,
-            curve.iter().map(|p| (p.recall, p.precision)),
-            BLUE,
-        );
-        figure(
-            &mut out,
-            svg,
-            "Precision against recall over every threshold.",
-        );
-
-        let mut svg = String::new();
-        chart.open(
-            &mut svg,
-            "ROC curve",
-            "false-positive rate",
-            "true-positive rate",
-        );
-        chart.line(&mut svg, [(0.0, 0.0), (1.0, 1.0)].into_iter(), "#ccd");
-        chart.line(
-            &mut svg,
-            [(0.0, 0.0)]
-                .into_iter()
-                .chain(curve.iter().map(|p| (p.fpr, p.recall))),
-            BLUE,
-        );
-        figure(&mut out, svg, "ROC curve (diagonal: a random score).");
-
-        let mut svg = String::new();
-        chart.open(
-            &mut svg,
-            "precision and recall against threshold",
-            "threshold",
-            "",
-        );
-        let mut by_t: Vec<_> = curve.iter().filter(|p| p.threshold.is_finite()).collect();
-        by_t.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
-        chart.line(
-            &mut svg,
-            by_t.iter().map(|p| (p.threshold, p.precision)),
-            BLUE,
-        );
-        chart.line(&mut svg, by_t.iter().map(|p| (p.threshold, p.recall)), RED);
-        chart.legend(&mut svg, &[("precision", BLUE), ("recall", RED)]);
-        if let Some(t) = c.threshold {
-            chart.marker(&mut svg, t, &format!("threshold {}", num(t, 3)));
-        }
-        figure(
-            &mut out,
-            svg,
-            "Precision and recall if the decision threshold were moved; the dashed line is the model's.",
-        );
+        precision_recall_chart(out, curve);
+        roc_chart(out, curve);
+        threshold_chart(out, curve, r.context.threshold);
     }
+    score_histogram(out, r);
+    out.push_str("</div>");
+}
+
+/// Precision against recall.
+fn precision_recall_chart(out: &mut String, curve: &[CurvePoint]) {
     let chart = Chart::STD;
-    let mut svg = String::new();
-    chart.open(
+    let mut svg = chart.open("precision-recall curve", "recall", "precision");
+    chart.line(
         &mut svg,
+        curve.iter().map(|p| (p.recall, p.precision)),
+        BLUE,
+    );
+    figure(out, svg, "Precision against recall over every threshold.");
+}
+
+/// The ROC curve, from the origin, over the diagonal of a random score.
+fn roc_chart(out: &mut String, curve: &[CurvePoint]) {
+    let chart = Chart::STD;
+    let mut svg = chart.open("ROC curve", "false-positive rate", "true-positive rate");
+    chart.line(&mut svg, [(0.0, 0.0), (1.0, 1.0)].into_iter(), "#ccd");
+    chart.line(
+        &mut svg,
+        [(0.0, 0.0)]
+            .into_iter()
+            .chain(curve.iter().map(|p| (p.fpr, p.recall))),
+        BLUE,
+    );
+    figure(out, svg, "ROC curve (diagonal: a random score).");
+}
+
+/// Precision and recall against the threshold, with the model's own threshold marked.
+fn threshold_chart(out: &mut String, curve: &[CurvePoint], threshold: Option<f64>) {
+    let chart = Chart::STD;
+    let mut svg = chart.open("precision and recall against threshold", "threshold", "");
+    let mut by_t: Vec<_> = curve.iter().filter(|p| p.threshold.is_finite()).collect();
+    by_t.sort_by(|a, b| a.threshold.total_cmp(&b.threshold));
+    chart.line(
+        &mut svg,
+        by_t.iter().map(|p| (p.threshold, p.precision)),
+        BLUE,
+    );
+    chart.line(&mut svg, by_t.iter().map(|p| (p.threshold, p.recall)), RED);
+    chart.legend(&mut svg, &[("precision", BLUE), ("recall", RED)]);
+    if let Some(t) = threshold {
+        chart.marker(&mut svg, t, &format!("threshold {}", num(t, 3)));
+    }
+    figure(
+        out,
+        svg,
+        "Precision and recall if the decision threshold were moved; the dashed line is the model's.",
+    );
+}
+
+/// The score histogram, by true class when there are labels.
+fn score_histogram(out: &mut String, r: &Report) {
+    let chart = Chart::STD;
+    let mut svg = chart.open(
         "score histogram by class",
         "fraud probability",
         "share of class (scaled)",
@@ -386,11 +452,11 @@ pub fn render(report: &Report) -> String {
         }
         None => bars(&chart, &mut svg, &[(&r.histograms.legit_or_all, BLUE)]),
     }
-    if let Some(t) = c.threshold {
+    if let Some(t) = r.context.threshold {
         chart.marker(&mut svg, t, "threshold");
     }
     figure(
-        &mut out,
+        out,
         svg,
         &format!(
             "Fraud probability in {HISTOGRAM_BINS} bins, each series scaled to its own tallest bin{}.",
@@ -401,93 +467,87 @@ pub fn render(report: &Report) -> String {
             }
         ),
     );
-    out.push_str("</div>");
+}
 
-    if let Some(lines) = &r.classification {
-        out.push_str("<h2>Classification report</h2>");
-        out.push_str(&class_table(lines));
-    }
-
-    // Over time.
+/// "Over time": the chart (given two periods or more to draw between) and the periods table.
+fn over_time(out: &mut String, r: &Report) {
     let _ = write!(
         out,
         "<h2>Over time (by {})</h2><div class=\"grid\">",
         esc(&r.period)
     );
     if r.periods.len() > 1 {
-        let n = (r.periods.len() - 1) as f64;
-        let chart = Chart::STD;
-        let mut svg = String::new();
-        chart.open(
-            &mut svg,
-            "metrics over time",
-            &format!("{} (first to last)", r.period),
-            "",
-        );
-        let max_deny = r
-            .periods
+        periods_chart(out, r);
+    }
+    out.push_str("</div>");
+    periods_table(out, r);
+}
+
+/// The deny rate per period (scaled to its maximum) and, with labels, the decisions' precision
+/// and recall.
+fn periods_chart(out: &mut String, r: &Report) {
+    let labelled = r.summary.labelled;
+    let n = (r.periods.len() - 1) as f64;
+    let chart = Chart::STD;
+    let mut svg = chart.open(
+        "metrics over time",
+        &format!("{} (first to last)", r.period),
+        "",
+    );
+    let max_deny = r
+        .periods
+        .iter()
+        .map(|p| p.deny_rate)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    chart.line(
+        &mut svg,
+        r.periods
             .iter()
-            .map(|p| p.deny_rate)
-            .fold(0.0, f64::max)
-            .max(1e-9);
-        chart.line(
-            &mut svg,
-            r.periods
+            .enumerate()
+            .map(|(i, p)| (i as f64 / n, p.deny_rate / max_deny)),
+        GREY,
+    );
+    let mut legend = vec![("deny rate (scaled)", GREY)];
+    if labelled {
+        // A period without frauds (or without denials) has no recall (precision).
+        type Series = (fn(&Period) -> Option<f64>, &'static str);
+        let series: [Series; 2] = [(|p| p.precision, BLUE), (|p| p.recall, RED)];
+        for (value, color) in series {
+            let points: Vec<Option<(f64, f64)>> = r
+                .periods
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (i as f64 / n, p.deny_rate / max_deny)),
-            GREY,
-        );
-        let mut legend = vec![("deny rate (scaled)", GREY)];
-        if s.labelled {
-            // A period without frauds (or without denials) has no recall (precision): the line
-            // breaks there rather than bridging the gap; a lone point is a dot.
-            type Series = (fn(&Period) -> Option<f64>, &'static str);
-            let series: [Series; 2] = [(|p| p.precision, BLUE), (|p| p.recall, RED)];
-            for (value, color) in series {
-                let mut segment: Vec<(f64, f64)> = Vec::new();
-                for (i, p) in r.periods.iter().enumerate() {
-                    if let Some(v) = value(p) {
-                        segment.push((i as f64 / n, v));
-                    }
-                    let last = i + 1 == r.periods.len();
-                    if value(p).is_none() || last {
-                        match segment.as_slice() {
-                            [] => {}
-                            [(x, y)] => {
-                                let _ = write!(
-                                    svg,
-                                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{color}\"/>",
-                                    chart.x(*x),
-                                    chart.y(*y)
-                                );
-                            }
-                            _ => chart.line(&mut svg, segment.iter().copied(), color),
-                        }
-                        segment.clear();
-                    }
-                }
-            }
-            legend.extend([("precision", BLUE), ("recall", RED)]);
+                .map(|(i, p)| value(p).map(|v| (i as f64 / n, v)))
+                .collect();
+            chart.broken_line(&mut svg, &points, color);
         }
-        chart.legend(&mut svg, &legend);
-        figure(
-            &mut out,
-            svg,
-            &format!(
-                "Per {}: deny rate (scaled to its maximum, {}){}.",
-                r.period,
-                pct(max_deny),
-                if s.labelled {
-                    ", precision and recall of the decisions"
-                } else {
-                    ""
-                }
-            ),
-        );
+        legend.extend([("precision", BLUE), ("recall", RED)]);
     }
-    out.push_str("</div><table id=\"periods\"><tr><th>from</th><th>rows</th><th>denied</th><th>deny rate</th>");
-    if s.labelled {
+    chart.legend(&mut svg, &legend);
+    figure(
+        out,
+        svg,
+        &format!(
+            "Per {}: deny rate (scaled to its maximum, {}){}.",
+            r.period,
+            pct(max_deny),
+            if labelled {
+                ", precision and recall of the decisions"
+            } else {
+                ""
+            }
+        ),
+    );
+}
+
+/// One table row per period; the label-based columns only with labels.
+fn periods_table(out: &mut String, r: &Report) {
+    let labelled = r.summary.labelled;
+    out.push_str(
+        "<table id=\"periods\"><tr><th>from</th><th>rows</th><th>denied</th><th>deny rate</th>",
+    );
+    if labelled {
         out.push_str("<th>frauds</th><th>precision</th><th>recall</th><th>AUC-PR</th>");
     }
     out.push_str("</tr>");
@@ -500,7 +560,7 @@ pub fn render(report: &Report) -> String {
             p.denied,
             pct(p.deny_rate)
         );
-        if s.labelled {
+        if labelled {
             let opt = |v: Option<f64>| v.map_or("–".into(), |v| num(v, 4));
             let _ = write!(
                 out,
@@ -514,9 +574,11 @@ pub fn render(report: &Report) -> String {
         out.push_str("</tr>");
     }
     out.push_str("</table>");
+}
 
-    // Drift.
-    let d = &r.drift;
+/// "Data drift": the thresholds and the drifted features in words, then one row per feature
+/// with its numbers and bin plot.
+fn drift_section(out: &mut String, d: &DriftSection) {
     let _ = write!(
         out,
         "<h2>Data drift</h2><p>Each feature of this file against the training data's statistics stored in the model \
@@ -553,6 +615,5 @@ pub fn render(report: &Report) -> String {
             drift_plot(f)
         );
     }
-    out.push_str("</table></body></html>\n");
-    out
+    out.push_str("</table>");
 }

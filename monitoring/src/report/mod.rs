@@ -8,7 +8,7 @@ pub mod html;
 
 use serde::{Deserialize, Serialize};
 
-use crate::drift::{FeatureDrift, KS_DRIFT, PSI_DRIFT, PSI_WATCH, feature_drift};
+use crate::drift::{DriftLevel, FeatureDrift, KS_DRIFT, PSI_DRIFT, PSI_WATCH, feature_drift};
 use fraud_core::features::{FeatureVector, N_FEATURES};
 use fraud_core::metrics::{Confusion, Curve, CurvePoint, Metrics, ValueMetrics};
 use fraud_core::schema::Transaction;
@@ -219,98 +219,96 @@ impl ReportCollector {
 
     /// The report, against `reference` (the model artifact's statistics, in feature order).
     pub fn finish(self, context: ReportContext, reference: &[FeatureStats]) -> Report {
+        let time_range = self.time_range();
+        let summary = self.summary(time_range);
+        let labelled = summary.labelled;
+        let (metrics, value, classification, curve) =
+            match labelled.then(|| self.label_based(context.threshold)) {
+                Some(l) => (
+                    Some(l.metrics),
+                    Some(l.value),
+                    Some(l.classification),
+                    Some(l.curve),
+                ),
+                None => (None, None, None, None),
+            };
+        let weekly = is_weekly(time_range);
+        Report {
+            context,
+            summary,
+            metrics,
+            value,
+            classification,
+            curve,
+            histograms: self.histograms(labelled),
+            period: if weekly { "week" } else { "day" }.into(),
+            periods: self.periods(labelled, weekly),
+            drift: drift_section(reference, &self.columns),
+        }
+    }
+
+    /// The first and the last row's time, unless there is no row.
+    fn time_range(&self) -> Option<(i64, i64)> {
+        Some((*self.times.iter().min()?, *self.times.iter().max()?))
+    }
+
+    /// The headline numbers; the file counts as labelled only when every row has a label.
+    fn summary(&self, time_range: Option<(i64, i64)>) -> Summary {
         let rows = self.times.len() as u64;
         let labelled = rows > 0 && self.unlabelled == 0;
         let denied = self.denied.iter().filter(|&&d| d).count() as u64;
-        let (first, last) = (self.times.iter().min(), self.times.iter().max());
         let day = |t: i64| format_date(t.div_euclid(86_400));
-        let summary = Summary {
+        Summary {
             rows,
             labelled,
             frauds: labelled.then(|| self.labels.iter().map(|&l| u64::from(l)).sum()),
             denied,
             deny_rate: ratio(denied, rows).unwrap_or(0.0),
-            first_day: first.map(|&t| day(t)),
-            last_day: last.map(|&t| day(t)),
+            first_day: time_range.map(|(first, _)| day(first)),
+            last_day: time_range.map(|(_, last)| day(last)),
             mean_probability: if rows == 0 {
                 0.0
             } else {
                 self.probabilities.iter().sum::<f64>() / rows as f64
             },
-        };
+        }
+    }
 
-        let (metrics, value, classification, curve) = if labelled {
-            let decisions: Vec<f64> = self
-                .denied
-                .iter()
-                .map(|&d| f64::from(u8::from(d)))
-                .collect();
-            let confusion = Confusion::at(&self.labels, &decisions, 0.5);
-            let mut m = Metrics::compute(
-                &self.labels,
-                &self.probabilities,
-                context.threshold.unwrap_or(f64::NAN),
-            );
-            // The decisions actually taken (identical to the threshold's when it is known).
-            m.confusion = confusion;
-            m.precision = confusion.precision();
-            m.recall = confusion.recall();
-            m.f1 = confusion.f1();
-            let c = confusion;
-            let legit = Confusion {
-                tp: c.tn,
-                fp: c.fn_,
-                tn: c.tp,
-                fn_: c.fp,
-            };
-            let line = |label: &str, k: &Confusion| ClassLine {
-                label: label.into(),
-                precision: k.precision(),
-                recall: k.recall(),
-                f1: k.f1(),
-                support: k.tp + k.fn_,
-            };
-            let (l0, l1) = (line("legit (0)", &legit), line("fraud (1)", &c));
-            let total = (l0.support + l1.support) as f64;
-            let average = |label: &str, w0: f64, w1: f64| ClassLine {
-                label: label.into(),
-                precision: l0.precision * w0 + l1.precision * w1,
-                recall: l0.recall * w0 + l1.recall * w1,
-                f1: l0.f1 * w0 + l1.f1 * w1,
-                support: l0.support + l1.support,
-            };
-            let accuracy = (c.tp + c.tn) as f64 / total.max(1.0);
-            let lines = vec![
-                l0.clone(),
-                l1.clone(),
-                ClassLine {
-                    label: "accuracy".into(),
-                    precision: f64::NAN,
-                    recall: f64::NAN,
-                    f1: accuracy,
-                    support: l0.support + l1.support,
-                },
-                average("macro avg", 0.5, 0.5),
-                average(
-                    "weighted avg",
-                    l0.support as f64 / total.max(1.0),
-                    l1.support as f64 / total.max(1.0),
-                ),
-            ];
-            let curve = Curve::new(&self.labels, &self.probabilities).sample(CURVE_POINTS);
-            let value = ValueMetrics::with_decisions(
+    /// The sections that need a label on every row, of the decisions actually taken.
+    fn label_based(&self, threshold: Option<f64>) -> LabelBased {
+        let decisions: Vec<f64> = self
+            .denied
+            .iter()
+            .map(|&d| f64::from(u8::from(d)))
+            .collect();
+        let confusion = Confusion::at(&self.labels, &decisions, 0.5);
+        let mut metrics = Metrics::compute(
+            &self.labels,
+            &self.probabilities,
+            threshold.unwrap_or(f64::NAN),
+        );
+        // The decisions actually taken (identical to the threshold's when it is known).
+        metrics.confusion = confusion;
+        metrics.precision = confusion.precision();
+        metrics.recall = confusion.recall();
+        metrics.f1 = confusion.f1();
+        LabelBased {
+            metrics,
+            classification: classification_report(confusion),
+            curve: Curve::new(&self.labels, &self.probabilities).sample(CURVE_POINTS),
+            value: ValueMetrics::with_decisions(
                 &self.labels,
                 &self.probabilities,
                 &self.amounts,
                 &self.cards.0,
                 &self.days,
                 &self.denied,
-            );
-            (Some(m), Some(value), Some(lines), Some(curve))
-        } else {
-            (None, None, None, None)
-        };
+            ),
+        }
+    }
 
+    /// Shares of the rows per score bin: the frauds apart from the others when labelled.
+    fn histograms(&self, labelled: bool) -> Histograms {
         let bin = |p: f64| ((p * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1);
         let mut legit_or_all = vec![0u64; HISTOGRAM_BINS];
         let mut fraud = vec![0u64; HISTOGRAM_BINS];
@@ -325,93 +323,140 @@ impl ReportCollector {
             let total = counts.iter().sum::<u64>().max(1) as f64;
             counts.into_iter().map(|c| c as f64 / total).collect()
         };
-        let histograms = Histograms {
+        Histograms {
             legit_or_all: shares(legit_or_all),
             fraud: labelled.then(|| shares(fraud)),
-        };
+        }
+    }
 
-        let span_days = match (first, last) {
-            (Some(a), Some(b)) => (b - a) / 86_400,
-            _ => 0,
-        };
-        let weekly = span_days > DAILY_UP_TO_DAYS;
+    /// The rows grouped by day or week, in time order.
+    fn periods(&self, labelled: bool, weekly: bool) -> Vec<Period> {
         // Weeks start on Monday (1970-01-01 was a Thursday: day 4 of its week).
-        let period_of = |t: i64| {
-            let d = t.div_euclid(86_400);
+        let period_of = |i: usize| {
+            let d = self.times[i].div_euclid(86_400);
             if weekly { d - (d + 3).rem_euclid(7) } else { d }
         };
         let mut order: Vec<usize> = (0..self.times.len()).collect();
         order.sort_by_key(|&i| self.times[i]);
-        let mut periods = Vec::new();
-        let mut k = 0;
-        while k < order.len() {
-            let p = period_of(self.times[order[k]]);
-            let mut end = k;
-            while end < order.len() && period_of(self.times[order[end]]) == p {
-                end += 1;
-            }
-            let idx = &order[k..end];
-            let n = idx.len() as u64;
-            let denied = idx.iter().filter(|&&i| self.denied[i]).count() as u64;
-            let (frauds, precision, recall, auc_pr) = if labelled {
-                let labels: Vec<u8> = idx.iter().map(|&i| self.labels[i]).collect();
-                let frauds = labels.iter().map(|&l| u64::from(l)).sum::<u64>();
-                let tp = idx
-                    .iter()
-                    .filter(|&&i| self.denied[i] && self.labels[i] == 1)
-                    .count() as u64;
-                let scores: Vec<f64> = idx.iter().map(|&i| self.probabilities[i]).collect();
-                let ap = Curve::new(&labels, &scores).average_precision();
-                (
-                    Some(frauds),
-                    ratio(tp, denied),
-                    ratio(tp, frauds),
-                    ap.is_finite().then_some(ap),
-                )
-            } else {
-                (None, None, None, None)
-            };
-            periods.push(Period {
-                start: format_date(p),
-                rows: n,
-                denied,
-                deny_rate: ratio(denied, n).unwrap_or(0.0),
-                frauds,
-                precision,
-                recall,
-                auc_pr,
-            });
-            k = end;
-        }
+        order
+            .chunk_by(|&a, &b| period_of(a) == period_of(b))
+            .map(|rows| self.period(period_of(rows[0]), rows, labelled))
+            .collect()
+    }
 
-        let features: Vec<FeatureDrift> = reference
-            .iter()
-            .zip(&self.columns)
-            .map(|(stats, column)| feature_drift(stats, column))
-            .collect();
-        let drifted = features
-            .iter()
-            .filter(|f| f.level == crate::drift::DriftLevel::Drifted)
-            .map(|f| f.feature.clone())
-            .collect();
-        Report {
-            context,
-            summary,
-            metrics,
-            value,
-            classification,
-            curve,
-            histograms,
-            period: if weekly { "week" } else { "day" }.into(),
-            periods,
-            drift: DriftSection {
-                psi_watch: PSI_WATCH,
-                psi_drift: PSI_DRIFT,
-                ks_drift: KS_DRIFT,
-                drifted,
-                features,
-            },
+    /// The numbers of one period: `start` is its first day, `idx` its rows.
+    fn period(&self, start: i64, idx: &[usize], labelled: bool) -> Period {
+        let n = idx.len() as u64;
+        let denied = idx.iter().filter(|&&i| self.denied[i]).count() as u64;
+        let (frauds, precision, recall, auc_pr) = if labelled {
+            let labels: Vec<u8> = idx.iter().map(|&i| self.labels[i]).collect();
+            let frauds = labels.iter().map(|&l| u64::from(l)).sum::<u64>();
+            let tp = idx
+                .iter()
+                .filter(|&&i| self.denied[i] && self.labels[i] == 1)
+                .count() as u64;
+            let scores: Vec<f64> = idx.iter().map(|&i| self.probabilities[i]).collect();
+            let ap = Curve::new(&labels, &scores).average_precision();
+            (
+                Some(frauds),
+                ratio(tp, denied),
+                ratio(tp, frauds),
+                ap.is_finite().then_some(ap),
+            )
+        } else {
+            (None, None, None, None)
+        };
+        Period {
+            start: format_date(start),
+            rows: n,
+            denied,
+            deny_rate: ratio(denied, n).unwrap_or(0.0),
+            frauds,
+            precision,
+            recall,
+            auc_pr,
         }
+    }
+}
+
+/// What [`ReportCollector::label_based`] computes: the report's sections that need labels.
+struct LabelBased {
+    metrics: Metrics,
+    value: ValueMetrics,
+    classification: Vec<ClassLine>,
+    curve: Vec<CurvePoint>,
+}
+
+/// Periods longer than [`DAILY_UP_TO_DAYS`] are reported by week.
+fn is_weekly(time_range: Option<(i64, i64)>) -> bool {
+    let span_days = time_range.map_or(0, |(first, last)| (last - first) / 86_400);
+    span_days > DAILY_UP_TO_DAYS
+}
+
+/// scikit-learn's classification report of the decisions `c`: each class, accuracy, the macro
+/// and the support-weighted averages.
+fn classification_report(c: Confusion) -> Vec<ClassLine> {
+    // The legitimate class's view: its true positives are the fraud class's true negatives.
+    let legit = Confusion {
+        tp: c.tn,
+        fp: c.fn_,
+        tn: c.tp,
+        fn_: c.fp,
+    };
+    let line = |label: &str, k: &Confusion| ClassLine {
+        label: label.into(),
+        precision: k.precision(),
+        recall: k.recall(),
+        f1: k.f1(),
+        support: k.tp + k.fn_,
+    };
+    let (l0, l1) = (line("legit (0)", &legit), line("fraud (1)", &c));
+    let total = (l0.support + l1.support) as f64;
+    let average = |label: &str, w0: f64, w1: f64| ClassLine {
+        label: label.into(),
+        precision: l0.precision * w0 + l1.precision * w1,
+        recall: l0.recall * w0 + l1.recall * w1,
+        f1: l0.f1 * w0 + l1.f1 * w1,
+        support: l0.support + l1.support,
+    };
+    let accuracy = (c.tp + c.tn) as f64 / total.max(1.0);
+    vec![
+        l0.clone(),
+        l1.clone(),
+        ClassLine {
+            label: "accuracy".into(),
+            precision: f64::NAN,
+            recall: f64::NAN,
+            f1: accuracy,
+            support: l0.support + l1.support,
+        },
+        average("macro avg", 0.5, 0.5),
+        average(
+            "weighted avg",
+            l0.support as f64 / total.max(1.0),
+            l1.support as f64 / total.max(1.0),
+        ),
+    ]
+}
+
+/// The drift of every feature against its reference statistics, with the thresholds used.
+fn drift_section(reference: &[FeatureStats], columns: &[Vec<f64>]) -> DriftSection {
+    let features: Vec<FeatureDrift> = reference
+        .iter()
+        .zip(columns)
+        .map(|(stats, column)| feature_drift(stats, column))
+        .collect();
+    let drifted = features
+        .iter()
+        .filter(|f| f.level == DriftLevel::Drifted)
+        .map(|f| f.feature.clone())
+        .collect();
+    DriftSection {
+        psi_watch: PSI_WATCH,
+        psi_drift: PSI_DRIFT,
+        ks_drift: KS_DRIFT,
+        drifted,
+        features,
     }
 }
 
