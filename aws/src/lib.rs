@@ -29,18 +29,6 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// JSON log lines on stdout (CloudWatch Logs on Lambda), level from `RUST_LOG` (default info):
-/// the one logging set-up of every function.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .init();
-}
-
 /// An S3 client; path-style addressing when an endpoint override is set (moto and other
 /// local S3s cannot resolve `bucket.localhost`).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
@@ -261,12 +249,8 @@ impl CardStore for DynamoCardStore {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 // Back off with jitter so racing writers stop colliding.
-                let jitter = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.subsec_nanos())
-                    % 1000;
-                let micros = (500u64 << attempt.min(6)) + u64::from(jitter) * (attempt as u64);
-                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+                let wait = fraud_http::backoff(attempt as u32, std::time::Duration::from_millis(1));
+                tokio::time::sleep(wait).await;
             }
             let (mut record, version) = self.read(card).await?;
             let applied = record.apply_once(trans_num, score);

@@ -4,9 +4,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use fraud_aws::{
     DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
 };
@@ -14,50 +11,13 @@ use fraud_core::card_key::CardHasher;
 use fraud_core::features::{CardEvent, CardState};
 use fraud_core::ports::{CardStore, DecisionLog, DecisionRecord, ObjectStore, StoreError};
 use fraud_core::schema::Category;
+use fraud_testkit::moto::{create_table, point_sdk_at_moto};
+use fraud_testkit::unique_suffix;
 
 /// SDK settings for moto; a unique suffix keeps parallel tests apart.
 async fn moto() -> (aws_config::SdkConfig, String) {
-    let endpoint = std::env::var("FRAUD_TEST_MOTO_ENDPOINT")
-        .expect("FRAUD_TEST_MOTO_ENDPOINT names the moto server (scripts/test.sh starts one)");
-    // SAFETY: set before any thread reads them; every test sets the same values.
-    unsafe {
-        std::env::set_var("AWS_ENDPOINT_URL", &endpoint);
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-        std::env::set_var("AWS_REGION", "us-east-1");
-    }
-    let suffix = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    (sdk_config().await, suffix)
-}
-
-async fn table(client: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    point_sdk_at_moto();
+    (sdk_config().await, unique_suffix())
 }
 
 fn score(state: &mut CardState) -> Vec<u8> {
@@ -75,7 +35,7 @@ async fn card_state_is_idempotent_per_transaction() {
     let (config, suffix) = moto().await;
     let client = dynamodb_client(&config);
     let name = format!("cards-{suffix}");
-    table(&client, &name, "card").await;
+    create_table(&client, &name, "card").await;
     let store = DynamoCardStore::new(client, &name);
     let card = CardHasher::new(b"moto-secret-0123456789")
         .unwrap()
@@ -93,7 +53,7 @@ async fn racing_updates_of_one_card_are_never_lost() {
     let (config, suffix) = moto().await;
     let client = dynamodb_client(&config);
     let name = format!("cards-race-{suffix}");
-    table(&client, &name, "card").await;
+    create_table(&client, &name, "card").await;
     let store = Arc::new(DynamoCardStore::new(client, &name));
     let card = CardHasher::new(b"moto-secret-0123456789")
         .unwrap()
@@ -145,7 +105,7 @@ async fn decisions_are_written_with_a_ttl() {
     let (config, suffix) = moto().await;
     let client = dynamodb_client(&config);
     let name = format!("decisions-{suffix}");
-    table(&client, &name, "trans_num").await;
+    create_table(&client, &name, "trans_num").await;
     let log = DynamoDecisionLog::new(client.clone(), &name);
     log.append(DecisionRecord {
         at: "2026-11-24T00:00:00Z".into(),

@@ -93,7 +93,7 @@ pub fn run(args: &EvalArgs) -> CliResult<()> {
         .map_err(|e| CliError::output(&predictions_path, e))?;
     bar.finish_and_clear();
     if summary.rows == 0 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "{}: no transactions to score",
             args.data.display()
         )));

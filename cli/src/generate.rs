@@ -72,8 +72,7 @@ pub fn run(args: &GenerateArgs) -> CliResult<()> {
     let summary = generate_to_dir(&config, &args.out, &|day, days| {
         bar.set_length(days);
         bar.set_position(day);
-    })
-    .map_err(|e| CliError::Usage(e.to_string()))?;
+    })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let rows = summary.train_rows + summary.test_rows;

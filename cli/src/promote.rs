@@ -26,7 +26,7 @@ async fn promote_in(store: &impl ObjectStore, version: &str) -> CliResult<Promot
         read_pointer(store, CHALLENGER_KEY)
             .await?
             .ok_or_else(|| {
-                CliError::Usage(format!(
+                CliError::Input(format!(
                     "{}: no challenger yet (train a model first)",
                     store.describe(CHALLENGER_KEY)
                 ))
@@ -42,7 +42,7 @@ pub fn run(args: &PromoteArgs) -> CliResult<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| CliError::system("cannot start the async runtime", e))?;
     let bucket = std::env::var("FRAUD_BUCKET")
         .ok()
         .filter(|b| !b.trim().is_empty());

@@ -16,12 +16,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fraud_core::{ReadMode, Transaction, TransactionReader};
+use fraud_http::HttpsClient;
 use fraud_service::api::MAX_BATCH;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 
@@ -51,8 +49,6 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
 }
-
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The fields of a `/predict` answer the replay keeps.
 #[derive(Debug, Deserialize)]
@@ -92,22 +88,10 @@ struct Exchange {
     retries: u32,
 }
 
-fn client() -> CliResult<HttpClient> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| CliError::Usage(format!("TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(64)
-        .build(connector))
-}
-
 /// One POST with retries on 5xx, timeouts and connection failures. `Ok((status, body))` for an
 /// answer below 500; `Err` when every attempt failed.
 async fn post(
-    client: &HttpClient,
+    client: &HttpsClient,
     url: &str,
     body: Bytes,
     latencies: &mut Vec<Duration>,
@@ -118,12 +102,7 @@ async fn post(
         if attempt > 0 {
             *retries += 1;
             // 100 ms, 200 ms, 400 ms, 800 ms, each with up to 100 % jitter.
-            let base = 100u64 << (attempt - 1);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::from(d.subsec_nanos()));
-            let jitter = nanos % base;
-            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+            tokio::time::sleep(fraud_http::backoff(attempt, Duration::from_millis(100))).await;
         }
         let request = Request::builder()
             .method(Method::POST)
@@ -181,7 +160,7 @@ fn parse_answer(status: u16, body: &Bytes) -> Outcome {
 
 /// Sends one batch of rows (one row: `/predict`; more: `/predict/batch`, falling back to one
 /// request per row when the service refuses the batch).
-async fn exchange(client: &HttpClient, url: &str, rows: &[Row]) -> Exchange {
+async fn exchange(client: &HttpsClient, url: &str, rows: &[Row]) -> Exchange {
     let mut ex = Exchange {
         outcomes: Vec::with_capacity(rows.len()),
         latencies: Vec::new(),
@@ -283,8 +262,8 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::Usage(format!("cannot start the async runtime: {e}")))?;
-    let client = Arc::new(client()?);
+        .map_err(|e| CliError::system("cannot start the async runtime", e))?;
+    let client = Arc::new(fraud_http::https_client(64)?);
 
     let out_file = File::create(&args.out).map_err(|e| CliError::output(&args.out, e))?;
     let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, out_file));
@@ -352,8 +331,7 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
             let Some(joined) = in_flight.join_next().await else {
                 break;
             };
-            let (seq, batch, ex) =
-                joined.map_err(|e| CliError::Usage(format!("a request task failed: {e}")))?;
+            let (seq, batch, ex) = joined?;
             done.insert(seq, (batch, ex));
             // Write every finished batch that is next in input order.
             while let Some((batch, ex)) = done.remove(&write_seq) {
@@ -427,13 +405,13 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         println!("errors: {}", errors_file.display());
     }
     if rows == 0 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "{}: no transactions to send",
             args.data.display()
         )));
     }
     if failed > 0 && scored == 0 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Remote(format!(
             "{url}: no row was scored; see {}",
             errors_file.display()
         )));

@@ -62,7 +62,7 @@ fn reference(path: &Path) -> CliResult<(Vec<FeatureStats>, Option<Artifact>)> {
         }
     }
     if columns[0].is_empty() {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "{}: no transactions to take as the reference",
             path.display()
         )));
@@ -82,7 +82,7 @@ fn parse_field(reader: &TransactionReader, index: usize, name: &str) -> CliResul
         .ok()
         .filter(|p| p.is_finite())
         .ok_or_else(|| {
-            CliError::Usage(format!(
+            CliError::Input(format!(
                 "{}, line {}: field `{name}`: {text:?} is not a number",
                 reader.source_name(),
                 reader.current_line()
@@ -145,7 +145,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     }
     bar.finish_and_clear();
     if collector.rows() == 0 {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Input(format!(
             "{}: no transactions to report on",
             args.current.display()
         )));

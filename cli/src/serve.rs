@@ -3,14 +3,14 @@
 //! appended to a JSON-lines file.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{JsonLinesLog, MemoryCardStore};
-use fraud_service::model::{LoadedModel, load_model, load_model_file};
+use fraud_service::config::ModelLocation;
+use fraud_service::model::{LoadedModel, load_model_at};
 use fraud_service::{ScoreService, router};
 
 use crate::error::{CliError, CliResult};
@@ -44,16 +44,9 @@ pub struct ServeArgs {
 }
 
 async fn load(model: &str) -> CliResult<LoadedModel> {
-    let loaded = if let Some(rest) = model.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
-        let config = sdk_config().await;
-        load_model(&S3ObjectStore::new(s3_client(&config), bucket), key).await
-    } else {
-        load_model_file(Path::new(model)).await
-    };
-    loaded.map_err(|e| CliError::Usage(e.to_string()))
+    let location = ModelLocation::parse(model)
+        .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
+    Ok(load_model_at(&location).await?)
 }
 
 fn random_secret() -> String {
@@ -79,13 +72,12 @@ pub fn run(args: &ServeArgs) -> CliResult<()> {
             .enable_all()
             .build()
     }
-    .map_err(|e| CliError::Usage(e.to_string()))?;
+    .map_err(|e| CliError::system("cannot start the async runtime", e))?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: &ServeArgs) -> CliResult<()> {
     let started = Instant::now();
-    let usage = |e: &dyn std::fmt::Display| CliError::Usage(e.to_string());
     let secret = match (&args.card_hash_secret, &args.state) {
         (Some(secret), _) => secret.clone(),
         (None, Some(state)) => {
@@ -96,14 +88,14 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         }
         (None, None) => random_secret(),
     };
-    let hasher = CardHasher::new(secret.as_bytes()).map_err(|e| usage(&e))?;
+    let hasher = CardHasher::new(secret.as_bytes()).map_err(|e| CliError::Usage(e.to_string()))?;
     let model = load(&args.model).await?;
     let cards = match &args.state {
-        Some(path) => MemoryCardStore::load(path).map_err(|e| usage(&e))?,
+        Some(path) => MemoryCardStore::load(path)?,
         None => MemoryCardStore::default(),
     };
     let known_cards = cards.len();
-    let log = JsonLinesLog::open(&args.decision_log).map_err(|e| usage(&e))?;
+    let log = JsonLinesLog::open(&args.decision_log)?;
     let version = model.artifact.model_version.clone();
     let service = Arc::new(ScoreService::new(
         model,
@@ -117,7 +109,7 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         .map_err(|e| CliError::Usage(format!("--host {} --port {}: {e}", args.host, args.port)))?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|e| CliError::Usage(format!("cannot listen on {address}: {e}")))?;
+        .map_err(|e| CliError::system(format!("cannot listen on {address}"), e))?;
     println!(
         "serving model {version} on http://{address} (POST /predict, POST /predict/batch, GET /health, GET /model); {known_cards} cards in state; ready in {} ms",
         started.elapsed().as_millis()
@@ -145,11 +137,11 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
     axum::serve(listener, router(service.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| CliError::Usage(format!("server: {e}")))?;
+        .map_err(|e| CliError::system("server", e))?;
     upkeep.abort();
-    service.log().flush().map_err(|e| usage(&e))?;
+    service.log().flush()?;
     if let Some(path) = &args.state {
-        service.cards().save(path).map_err(|e| usage(&e))?;
+        service.cards().save(path)?;
         println!(
             "saved {} cards to {}",
             service.cards().len(),

@@ -9,8 +9,6 @@ use fraud_core::artifact::ModelParams;
 use fraud_core::metrics::{ThresholdRule, format_dollars};
 use fraud_core::model::ModelKind;
 use fraud_core::train::{TrainConfig, load_training_data, train};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::error::{CliError, CliResult};
 use crate::progress;
@@ -41,31 +39,19 @@ pub struct TrainArgs {
     pub out: PathBuf,
 }
 
-/// Applies `key=value` overrides to a parameter struct through its serde form, so every field is
-/// settable and an unknown key is named with the valid ones.
-fn with_overrides<T: Serialize + DeserializeOwned>(
-    params: &T,
-    overrides: &[String],
-) -> CliResult<T> {
-    let mut value = serde_json::to_value(params).map_err(|e| CliError::Usage(e.to_string()))?;
-    let object = value
-        .as_object_mut()
-        .expect("parameters serialize to an object");
-    for item in overrides {
-        let (key, raw) = item
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--set {item:?}: expected KEY=VALUE")))?;
-        if !object.contains_key(key) {
-            let keys: Vec<&String> = object.keys().collect();
-            return Err(CliError::Usage(format!(
-                "--set {key}: unknown parameter (valid: {keys:?})"
-            )));
-        }
-        let parsed =
-            serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.into()));
-        object.insert(key.to_owned(), parsed);
-    }
-    serde_json::from_value(value).map_err(|e| CliError::Usage(format!("--set: {e}")))
+/// `--set KEY=VALUE` items as a map; a value that is not JSON is taken as a string.
+fn overrides(items: &[String]) -> CliResult<serde_json::Map<String, serde_json::Value>> {
+    items
+        .iter()
+        .map(|item| {
+            let (key, raw) = item
+                .split_once('=')
+                .ok_or_else(|| CliError::Usage(format!("--set {item:?}: expected KEY=VALUE")))?;
+            let value =
+                serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.into()));
+            Ok((key.to_owned(), value))
+        })
+        .collect()
 }
 
 pub fn run(args: &TrainArgs) -> CliResult<()> {
@@ -99,11 +85,9 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         threshold_rule: args.threshold_rule,
         ..TrainConfig::default()
     };
-    match args.model {
-        ModelKind::Gbdt => config.gbdt = with_overrides(&config.gbdt, &args.overrides)?,
-        ModelKind::Forest => config.forest = with_overrides(&config.forest, &args.overrides)?,
-        ModelKind::Logistic => config.logistic = with_overrides(&config.logistic, &args.overrides)?,
-    }
+    config
+        .override_params(&overrides(&args.overrides)?)
+        .map_err(|e| CliError::Usage(format!("--set: {e}")))?;
     let spinner = std::cell::RefCell::new(None::<indicatif::ProgressBar>);
     let outcome = train(&data, &config, &|k, n, params: &ModelParams| {
         if let Some(bar) = spinner.borrow_mut().take() {

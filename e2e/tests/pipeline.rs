@@ -17,9 +17,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use axum::http::StatusCode;
 use fraud_aws::{S3ObjectStore, dynamodb_client, s3_client, sdk_config};
 use fraud_core::ports::ObjectStore;
@@ -28,6 +25,8 @@ use fraud_core::registry::ModelPointer;
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::MetricsReport;
 use fraud_sim::{SimConfig, generate_to_dir};
+use fraud_testkit::moto::{create_table, point_sdk_at_moto};
+use fraud_testkit::unique_suffix;
 use http_body_util::BodyExt;
 use mlflow_logger::{Mlflow, Settings};
 use tower::ServiceExt;
@@ -45,30 +44,6 @@ fn s3_event(fixture: &str, bucket: &str, key: &str) -> serde_json::Value {
     s3["bucket"]["arn"] = format!("arn:aws:s3:::{bucket}").into();
     s3["object"]["key"] = key.into();
     event
-}
-
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
 }
 
 /// An artifact of a logged run, as the tracking server gives it back.
@@ -89,28 +64,12 @@ fn metric(run: &serde_json::Value, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn training_logging_promotion_evaluation_and_scoring_through_the_local_stack() {
-    let endpoint = std::env::var("FRAUD_TEST_MOTO_ENDPOINT")
-        .expect("FRAUD_TEST_MOTO_ENDPOINT names the moto server (scripts/test.sh starts one)");
     let mlflow_uri = std::env::var("FRAUD_TEST_MLFLOW_URI")
         .expect("FRAUD_TEST_MLFLOW_URI names the MLflow server (scripts/test.sh starts one)");
-    let aws_env = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ];
-    // SAFETY: set before any thread of this test binary reads the environment.
-    unsafe {
-        for (name, value) in aws_env {
-            std::env::set_var(name, value);
-        }
-    }
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bucket = format!("fraud-e2e-{n:x}");
-    let (cards_table, decisions_table) = (format!("cards-{n:x}"), format!("decisions-{n:x}"));
+    point_sdk_at_moto();
+    let n = unique_suffix();
+    let bucket = format!("fraud-e2e-{n}");
+    let (cards_table, decisions_table) = (format!("cards-{n}"), format!("decisions-{n}"));
     let config = sdk_config().await;
     let s3 = s3_client(&config);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -165,8 +124,8 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     // 2. The run record lands under runs/: the logger publishes it to MLflow.
     let mlflow = Mlflow::new(&mlflow_uri).unwrap();
     let settings = Settings {
-        experiment: format!("fraud-e2e-{n:x}"),
-        registered_model: format!("fraud-detector-e2e-{n:x}"),
+        experiment: format!("fraud-e2e-{n}"),
+        registered_model: format!("fraud-detector-e2e-{n}"),
     };
     let run_event = |key: &str| {
         s3_event(
@@ -206,11 +165,11 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
         Some(registered)
     );
 
-    // 3. A person promotes the challenger with the CLI, configured like the functions.
+    // 3. A person promotes the challenger with the CLI, configured like the functions (the
+    //    AWS settings for moto are inherited from this process).
     let out = std::process::Command::new(fraud_e2e::fraud_binary())
         .args(["promote", "challenger"])
         .env("FRAUD_BUCKET", &bucket)
-        .envs(aws_env)
         .output()
         .unwrap();
     assert!(
@@ -289,12 +248,9 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let app = fraud_service::app::build(
-        &fraud_service::config::Config::from_vars(&vars).unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    let app = fraud_service::app::build(&score::settings::from_vars(&vars).unwrap(), None)
+        .await
+        .unwrap();
     let request = lambda_http::request::from_str(
         &std::fs::read_to_string(repo("functions/score/tests/fixtures/apigw_v2_predict.json"))
             .unwrap(),

@@ -6,14 +6,17 @@
 //! | `ObjectStore` | [`LocalObjectStore`] (a directory) | S3 |
 //! | `CardStore` | [`MemoryCardStore`] (memory, saved to a file) | DynamoDB |
 //! | `DecisionLog` | [`JsonLinesLog`], [`MemoryDecisionLog`] | DynamoDB |
+//! | `ExperimentTracker` | [`MemoryTracker`] | MLflow (`mlflow-logger`) |
 
 mod cards;
 mod decisions;
 mod objects;
+mod tracker;
 
 pub use cards::MemoryCardStore;
 pub use decisions::{JsonLinesLog, MemoryDecisionLog};
 pub use objects::{LocalObjectStore, load_model_file};
+pub use tracker::{MemoryRun, MemoryTracker};
 
 #[cfg(test)]
 mod tests;

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use fraud_aws::{
-    DynamoCardStore, DynamoDecisionLog, S3ObjectStore, dynamodb_client, s3_client, sdk_config,
-};
+use fraud_aws::{DynamoCardStore, DynamoDecisionLog, dynamodb_client, sdk_config};
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{JsonLinesLog, MemoryCardStore};
 
-use crate::config::{Config, ModelLocation, Stores};
+use crate::config::{Config, Stores};
 use crate::error::StartupError;
-use crate::model::{load_model, load_model_file};
+use crate::model::load_model_at;
 use crate::service::MetricsSink;
 use crate::{ScoreService, router};
 
@@ -20,23 +18,15 @@ use crate::{ScoreService, router};
 /// every decision; any failure stops start-up.
 pub async fn build(config: &Config, metrics: Option<MetricsSink>) -> Result<Router, StartupError> {
     // The SDK is set up only when used: locally it would probe the network for a region.
-    let aws = tokio::sync::OnceCell::new();
-    let aws = || aws.get_or_init(sdk_config);
-    let model = match &config.model {
-        ModelLocation::S3 { bucket, key } => {
-            load_model(&S3ObjectStore::new(s3_client(aws().await), bucket), key).await?
-        }
-        ModelLocation::Local(path) => load_model_file(path).await?,
-    };
+    let model = load_model_at(&config.model).await?;
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
-    let hasher = CardHasher::new(config.card_hash_secret.as_bytes())
-        .map_err(|e| StartupError::Config(format!("CARD_HASH_SECRET: {e}")))?;
+    let hasher = CardHasher::new(config.card_hash_secret.as_bytes())?;
     Ok(match &config.stores {
         Stores::DynamoDb {
             card_state_table,
             decision_log_table,
         } => {
-            let ddb = dynamodb_client(aws().await);
+            let ddb = dynamodb_client(&sdk_config().await);
             let cards = DynamoCardStore::new(ddb.clone(), card_state_table.clone());
             let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
             router(Arc::new(

@@ -3,9 +3,22 @@
 
 pub use fraud_core::registry::LoadedModel;
 
+use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
 use fraud_core::ports::ObjectStore;
 
+use crate::config::ModelLocation;
 use crate::error::StartupError;
+
+/// Loads the model `location` names; the AWS SDK is set up only for an S3 location.
+pub async fn load_model_at(location: &ModelLocation) -> Result<LoadedModel, StartupError> {
+    match location {
+        ModelLocation::S3 { bucket, key } => {
+            let store = S3ObjectStore::new(s3_client(&sdk_config().await), bucket);
+            load_model(&store, key).await
+        }
+        ModelLocation::Local(path) => load_model_file(path).await,
+    }
+}
 
 /// Loads `key` from `store`: an artifact, or a pointer to one.
 pub async fn load_model(store: &impl ObjectStore, key: &str) -> Result<LoadedModel, StartupError> {

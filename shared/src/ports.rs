@@ -1,6 +1,7 @@
 //! Ports: the small traits the services are written against, and the rule that makes a card
 //! update idempotent ([`CardRecord::apply_once`]). The adapters live beside each other in
-//! `fraud-embedded` (files and memory, one machine) and `fraud-aws` (S3, DynamoDB).
+//! `fraud-embedded` (files and memory, one machine) and `fraud-aws` (S3, DynamoDB); the MLflow
+//! adapter of [`ExperimentTracker`] is in the `mlflow-logger` function.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -149,4 +150,85 @@ pub trait DecisionLog: Send + Sync {
     fn in_process(&self) -> bool {
         false
     }
+}
+
+/// Errors of the experiment tracker.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrackerError {
+    /// The tracker cannot be reached or failed (connection refused, timeout, 5xx): retry later.
+    #[error("{tracker} is unavailable: {reason}")]
+    Unavailable { tracker: String, reason: String },
+    /// The tracker refused the call (4xx): a retry would fail the same way.
+    #[error("{call} answered {status}: {body}")]
+    Refused {
+        call: String,
+        status: u16,
+        body: String,
+    },
+}
+
+/// A run the tracker already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedRun {
+    pub run_id: String,
+    /// False when an earlier attempt stopped half way.
+    pub finished: bool,
+}
+
+/// An experiment tracker with a model registry (MLflow, or memory in tests): where run records
+/// are published for people to compare. Every call is idempotent or found again by tag, so a
+/// redelivered event publishes nothing twice.
+pub trait ExperimentTracker: Send + Sync {
+    /// The experiment's id, created when missing.
+    fn experiment(&self, name: &str) -> impl Future<Output = Result<String, TrackerError>> + Send;
+    /// The run tagged `tag = value` in the experiment.
+    fn find_run(
+        &self,
+        experiment_id: &str,
+        tag: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Option<TrackedRun>, TrackerError>> + Send;
+    /// A new run; its id.
+    fn create_run(
+        &self,
+        experiment_id: &str,
+        name: &str,
+        start_ms: i64,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<String, TrackerError>> + Send;
+    fn log_batch(
+        &self,
+        run_id: &str,
+        params: &[(String, String)],
+        metrics: &[(String, f64)],
+        timestamp_ms: i64,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+    /// Stores `bytes` as the run's artifact at `path`.
+    fn upload(
+        &self,
+        experiment_id: &str,
+        run_id: &str,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+    /// The version of `model` registered from the run's artifact folder `artifact_path`,
+    /// registering it (and the model) when missing.
+    fn register(
+        &self,
+        model: &str,
+        experiment_id: &str,
+        run_id: &str,
+        artifact_path: &str,
+    ) -> impl Future<Output = Result<String, TrackerError>> + Send;
+    fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+    fn finish_run(
+        &self,
+        run_id: &str,
+        end_ms: i64,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 }

@@ -144,6 +144,56 @@ pub struct TrainConfig {
     pub logistic: LogisticParams,
 }
 
+/// A hyper-parameter override refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("unknown parameter {key} (valid: {valid:?})")]
+    Unknown { key: String, valid: Vec<String> },
+    #[error("parameters: {0}")]
+    Invalid(String),
+}
+
+impl TrainConfig {
+    /// Sets the chosen model's hyper-parameters named in `overrides`, through their serde form,
+    /// so every field is settable (`fraud train --set`, the train function's `params`) and an
+    /// unknown key is refused with the valid ones.
+    pub fn override_params(
+        &mut self,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> std::result::Result<(), OverrideError> {
+        fn patched<T: Serialize + serde::de::DeserializeOwned>(
+            params: &T,
+            overrides: &serde_json::Map<String, serde_json::Value>,
+        ) -> std::result::Result<T, OverrideError> {
+            let invalid = |e: serde_json::Error| OverrideError::Invalid(e.to_string());
+            let mut value = serde_json::to_value(params).map_err(invalid)?;
+            let Some(object) = value.as_object_mut() else {
+                return Err(OverrideError::Invalid("not a parameter object".into()));
+            };
+            for (key, v) in overrides {
+                if !object.contains_key(key) {
+                    let valid = object.keys().cloned().collect();
+                    return Err(OverrideError::Unknown {
+                        key: key.clone(),
+                        valid,
+                    });
+                }
+                object.insert(key.clone(), v.clone());
+            }
+            serde_json::from_value(value).map_err(invalid)
+        }
+        if overrides.is_empty() {
+            return Ok(());
+        }
+        match self.model {
+            ModelKind::Gbdt => self.gbdt = patched(&self.gbdt, overrides)?,
+            ModelKind::Forest => self.forest = patched(&self.forest, overrides)?,
+            ModelKind::Logistic => self.logistic = patched(&self.logistic, overrides)?,
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -415,4 +465,41 @@ fn check_slices(data: &TrainingData, n_fit: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(json: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        json.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn overrides_set_the_chosen_models_parameters_only() {
+        let mut config = TrainConfig::default();
+        let depth = config.gbdt.max_depth + 1;
+        config
+            .override_params(&map(serde_json::json!({ "max_depth": depth })))
+            .unwrap();
+        assert_eq!(config.gbdt.max_depth, depth);
+        assert_eq!(config.forest, TrainConfig::default().forest);
+    }
+
+    #[test]
+    fn an_unknown_or_ill_typed_override_is_refused_by_name() {
+        let mut config = TrainConfig::default();
+        let err = config
+            .override_params(&map(serde_json::json!({ "depht": 3 })))
+            .unwrap_err();
+        assert!(
+            matches!(&err, OverrideError::Unknown { key, valid } if key == "depht" && valid.iter().any(|v| v == "max_depth")),
+            "{err}"
+        );
+        let err = config
+            .override_params(&map(serde_json::json!({ "max_depth": "deep" })))
+            .unwrap_err();
+        assert!(matches!(err, OverrideError::Invalid(_)), "{err}");
+        assert_eq!(config.gbdt, TrainConfig::default().gbdt);
+    }
 }

@@ -28,7 +28,7 @@ use fraud_core::score::{
 use fraud_core::{Artifact, ReadMode, TransactionReader};
 use fraud_lambda::errors::store_retryable;
 use fraud_lambda::s3::{EventError, s3_objects};
-use fraud_lambda::{FunctionError, diagnostic};
+use fraud_lambda::{FunctionError, SettingsError, Vars, diagnostic};
 use fraud_monitoring::report::html::render as report_html;
 use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
 use lambda_runtime::Diagnostic;
@@ -127,35 +127,27 @@ pub struct Config {
 impl Config {
     /// `FRAUD_BUCKET` (required), `MODEL_KEY` (default `models/champion.json`), `EVAL_GATE`
     /// (`off`, the default, or `promote`); every missing or invalid variable is named at once.
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_vars(&std::env::vars().collect())
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::read(Vars::from_env())
     }
 
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, String> {
-        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let mut problems = Vec::new();
-        let bucket = get("FRAUD_BUCKET").unwrap_or_else(|| {
-            problems.push("FRAUD_BUCKET is not set (the data and model bucket)".to_owned());
-            ""
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        Self::read(Vars::from_map(vars.clone()))
+    }
+
+    fn read(mut vars: Vars) -> Result<Self, SettingsError> {
+        let bucket = vars.required("FRAUD_BUCKET", "the data and model bucket");
+        let gate = vars.choice(
+            "EVAL_GATE",
+            Gate::Off,
+            &[("off", Gate::Off), ("promote", Gate::Promote)],
+        );
+        let model_key = vars.get("MODEL_KEY").unwrap_or_else(|| CHAMPION_KEY.into());
+        let config = bucket.zip(gate).map(|(bucket, gate)| Config {
+            bucket,
+            settings: Settings { model_key, gate },
         });
-        let gate = match get("EVAL_GATE").unwrap_or("off") {
-            "off" => Gate::Off,
-            "promote" => Gate::Promote,
-            other => {
-                problems.push(format!("EVAL_GATE={other:?}: expected off or promote"));
-                Gate::Off
-            }
-        };
-        if !problems.is_empty() {
-            return Err(problems.join("; "));
-        }
-        Ok(Config {
-            bucket: bucket.to_owned(),
-            settings: Settings {
-                model_key: get("MODEL_KEY").unwrap_or(CHAMPION_KEY).to_owned(),
-                gate,
-            },
-        })
+        vars.finish(config)
     }
 }
 

@@ -6,7 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    fraud_aws::init_tracing();
+    fraud_lambda::init_tracing();
     let config = Config::from_env()?;
     let store = S3ObjectStore::new(s3_client(&sdk_config().await), config.bucket.clone());
     let models = ModelCache::default();

@@ -11,38 +11,23 @@ use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::{MetricsReport, score_stream};
 use fraud_core::{Artifact, ReadMode, TransactionReader};
 use fraud_embedded::LocalObjectStore;
-use fraud_sim::{SimConfig, generate_to_dir};
+use fraud_testkit::{fixture_json, simulated_bucket};
 
 fn fixture(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    fixture_json(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 /// A bucket with `training/fraudTrain.csv` and `eval/incoming/fraudTest.csv` from 40 simulated
 /// customers.
 fn bucket() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("sim");
-    generate_to_dir(
-        &SimConfig {
-            customers: 40,
-            seed: 5,
-            ..SimConfig::default()
-        },
-        &data,
-        &|_, _| {},
+    simulated_bucket(
+        40,
+        5,
+        &[
+            ("fraudTrain.csv", "training"),
+            ("fraudTest.csv", "eval/incoming"),
+        ],
     )
-    .unwrap();
-    for (file, folder) in [
-        ("fraudTrain.csv", "training"),
-        ("fraudTest.csv", "eval/incoming"),
-    ] {
-        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
-        std::fs::rename(data.join(file), dir.path().join(folder).join(file)).unwrap();
-    }
-    dir
 }
 
 /// Trains through the train handler; the version it made.
@@ -505,7 +490,9 @@ fn configuration_names_every_problem() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    let err = Config::from_vars(&vars(&[("EVAL_GATE", "always")])).unwrap_err();
+    let err = Config::from_vars(&vars(&[("EVAL_GATE", "always")]))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("FRAUD_BUCKET") && err.contains("EVAL_GATE=\"always\""),
         "{err}"

@@ -7,17 +7,18 @@
 
 pub mod mlflow;
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fraud_core::ports::{ObjectStore, StoreError};
+use fraud_core::ports::{ExperimentTracker, ObjectStore, StoreError, TrackerError};
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_lambda::errors::store_retryable;
 use fraud_lambda::s3::{EventError, s3_objects};
-use fraud_lambda::{FunctionError, diagnostic};
+use fraud_lambda::{FunctionError, SettingsError, Vars, diagnostic};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 
-pub use mlflow::{Mlflow, MlflowError};
+pub use mlflow::Mlflow;
 
 /// Prefix of the run records this function publishes.
 pub const RUNS_PREFIX: &str = "runs/";
@@ -38,10 +39,50 @@ impl Default for Settings {
     }
 }
 
+/// The function's configuration from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bucket: String,
+    pub tracking_uri: String,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// `FRAUD_BUCKET` and `MLFLOW_TRACKING_URI` (required), `MLFLOW_EXPERIMENT` and
+    /// `MLFLOW_MODEL_NAME` (defaults in [`Settings`]); every missing variable is named at once.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::read(Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        Self::read(Vars::from_map(vars.clone()))
+    }
+
+    fn read(mut vars: Vars) -> Result<Self, SettingsError> {
+        let bucket = vars.required("FRAUD_BUCKET", "the bucket of the run records");
+        let tracking_uri = vars.required("MLFLOW_TRACKING_URI", "the MLflow server");
+        let defaults = Settings::default();
+        let settings = Settings {
+            experiment: vars.get("MLFLOW_EXPERIMENT").unwrap_or(defaults.experiment),
+            registered_model: vars
+                .get("MLFLOW_MODEL_NAME")
+                .unwrap_or(defaults.registered_model),
+        };
+        let config = bucket
+            .zip(tracking_uri)
+            .map(|(bucket, tracking_uri)| Config {
+                bucket,
+                tracking_uri,
+                settings,
+            });
+        vars.finish(config)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoggerError {
     #[error(transparent)]
-    Mlflow(#[from] MlflowError),
+    Tracker(#[from] TrackerError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{key}: not a run record: {reason}")]
@@ -53,8 +94,8 @@ pub enum LoggerError {
 impl FunctionError for LoggerError {
     fn kind(&self) -> &'static str {
         match self {
-            LoggerError::Mlflow(MlflowError::Unavailable { .. }) => "MlflowUnavailable",
-            LoggerError::Mlflow(MlflowError::Refused { .. }) => "MlflowRefused",
+            LoggerError::Tracker(TrackerError::Unavailable { .. }) => "MlflowUnavailable",
+            LoggerError::Tracker(TrackerError::Refused { .. }) => "MlflowRefused",
             LoggerError::Store(_) => "Store",
             LoggerError::BadRecord { .. } => "BadRecord",
             LoggerError::Event(_) => "BadEvent",
@@ -63,7 +104,7 @@ impl FunctionError for LoggerError {
 
     fn retryable(&self) -> bool {
         match self {
-            LoggerError::Mlflow(e) => matches!(e, MlflowError::Unavailable { .. }),
+            LoggerError::Tracker(e) => matches!(e, TrackerError::Unavailable { .. }),
             LoggerError::Store(e) => store_retryable(e),
             LoggerError::BadRecord { .. } | LoggerError::Event(_) => false,
         }
@@ -105,17 +146,15 @@ fn millis(rfc3339: &str) -> i64 {
             .collect::<String>(),
     )
     .map(|s| s * 1000)
-    .unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    })
+    .unwrap_or_else(now_ms)
 }
 
-/// Publishes one run record.
-pub async fn log_record<S: ObjectStore>(
+/// Publishes one run record: the run (found again by its `run_record` tag, or created), its
+/// parameters, metrics and artifacts, and for a training run the registered model version
+/// aliased `challenger`.
+pub async fn log_record<S: ObjectStore, T: ExperimentTracker>(
     store: &S,
-    mlflow: &Mlflow,
+    tracker: &T,
     settings: &Settings,
     key: &str,
 ) -> Result<Logged, LoggerError> {
@@ -124,85 +163,26 @@ pub async fn log_record<S: ObjectStore>(
         key: key.to_owned(),
         reason: e.to_string(),
     })?;
-    let experiment_id = mlflow.experiment(&settings.experiment).await?;
+    let experiment_id = tracker.experiment(&settings.experiment).await?;
     let started = millis(&record.created_at);
-    let (run_id, new) = match mlflow
-        .find_run(&experiment_id, "run_record", &record.id)
-        .await?
-    {
-        Some((run_id, status)) if status == "FINISHED" => (run_id, false),
-        Some((run_id, _)) => (run_id, true), // an earlier attempt stopped half way: finish it
-        None => {
-            let kind = match record.kind {
-                RunKind::Train => "train",
-                RunKind::Eval => "eval",
-            };
-            let tags = [
-                ("run_record".to_owned(), record.id.clone()),
-                ("model_version".to_owned(), record.model_version.clone()),
-                ("kind".to_owned(), kind.to_owned()),
-                ("data_key".to_owned(), record.data_key.clone()),
-            ];
-            (
-                mlflow
-                    .create_run(&experiment_id, &record.id, started, &tags)
-                    .await?,
-                true,
-            )
-        }
-    };
-    let mut model_version = None;
+    let (run_id, new) = open_run(tracker, &experiment_id, &record, started).await?;
     if new {
-        let mut params: Vec<(String, String)> = record
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        params.push(("model_kind".into(), record.model_kind.clone()));
-        params.push(("data_key".into(), record.data_key.clone()));
-        params.push((
-            "data_etag".into(),
-            record.data_etag.clone().unwrap_or_default(),
-        ));
-        let mut metrics: Vec<(String, f64)> = record
-            .metrics
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        metrics.push(("threshold".into(), record.threshold));
-        mlflow
-            .log_batch(&run_id, &params, &metrics, started)
-            .await?;
-        for (role, object) in &record.artifacts {
-            let file = object.rsplit('/').next().unwrap_or(object);
-            mlflow
-                .upload(
-                    &experiment_id,
-                    &run_id,
-                    &format!("{role}/{file}"),
-                    store.get(object).await?,
-                )
-                .await?;
-        }
-        mlflow
+        log_contents(store, tracker, &experiment_id, &run_id, &record, started).await?;
+        tracker
             .upload(&experiment_id, &run_id, "run_record.json", bytes)
             .await?;
     }
+    let mut model_version = None;
     if record.kind == RunKind::Train {
-        let source = format!("mlflow-artifacts:/{experiment_id}/{run_id}/artifacts/model");
-        let version = mlflow
-            .register(&settings.registered_model, &run_id, &source)
+        let model = &settings.registered_model;
+        let version = tracker
+            .register(model, &experiment_id, &run_id, "model")
             .await?;
-        mlflow
-            .set_alias(&settings.registered_model, "challenger", &version)
-            .await?;
+        tracker.set_alias(model, "challenger", &version).await?;
         model_version = Some(version);
     }
     if new {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        mlflow.finish_run(&run_id, now).await?;
+        tracker.finish_run(&run_id, now_ms()).await?;
     }
     tracing::info!(record = %record.id, %run_id, new, "run record published to MLflow");
     Ok(Logged {
@@ -214,10 +194,87 @@ pub async fn log_record<S: ObjectStore>(
     })
 }
 
-/// Handles one invocation: every `runs/*.json` object of an S3 event, or `{"run_key": ...}`.
-pub async fn handle<S: ObjectStore>(
+/// The record's run and whether it still needs logging: a finished run is left alone, one an
+/// earlier attempt left half way is finished, a missing one is created with its tags.
+async fn open_run<T: ExperimentTracker>(
+    tracker: &T,
+    experiment_id: &str,
+    record: &RunRecord,
+    started: i64,
+) -> Result<(String, bool), LoggerError> {
+    match tracker
+        .find_run(experiment_id, "run_record", &record.id)
+        .await?
+    {
+        Some(run) => Ok((run.run_id, !run.finished)),
+        None => {
+            let kind = match record.kind {
+                RunKind::Train => "train",
+                RunKind::Eval => "eval",
+            };
+            let tags = [
+                ("run_record".to_owned(), record.id.clone()),
+                ("model_version".to_owned(), record.model_version.clone()),
+                ("kind".to_owned(), kind.to_owned()),
+                ("data_key".to_owned(), record.data_key.clone()),
+            ];
+            let run_id = tracker
+                .create_run(experiment_id, &record.id, started, &tags)
+                .await?;
+            Ok((run_id, true))
+        }
+    }
+}
+
+/// The record's parameters, metrics (with its threshold) and artifacts (`<role>/<file name>`).
+async fn log_contents<S: ObjectStore, T: ExperimentTracker>(
     store: &S,
-    mlflow: &Mlflow,
+    tracker: &T,
+    experiment_id: &str,
+    run_id: &str,
+    record: &RunRecord,
+    started: i64,
+) -> Result<(), LoggerError> {
+    let mut params: Vec<(String, String)> = record
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    params.push(("model_kind".into(), record.model_kind.clone()));
+    params.push(("data_key".into(), record.data_key.clone()));
+    params.push((
+        "data_etag".into(),
+        record.data_etag.clone().unwrap_or_default(),
+    ));
+    let mut metrics: Vec<(String, f64)> = record
+        .metrics
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    metrics.push(("threshold".into(), record.threshold));
+    tracker
+        .log_batch(run_id, &params, &metrics, started)
+        .await?;
+    for (role, object) in &record.artifacts {
+        let file = object.rsplit('/').next().unwrap_or(object);
+        let bytes = store.get(object).await?;
+        tracker
+            .upload(experiment_id, run_id, &format!("{role}/{file}"), bytes)
+            .await?;
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Handles one invocation: every `runs/*.json` object of an S3 event, or `{"run_key": ...}`.
+pub async fn handle<S: ObjectStore, T: ExperimentTracker>(
+    store: &S,
+    tracker: &T,
     settings: &Settings,
     event: serde_json::Value,
 ) -> Result<Vec<Logged>, LoggerError> {
@@ -232,7 +289,7 @@ pub async fn handle<S: ObjectStore>(
     }
     let mut out = Vec::new();
     for key in keys {
-        out.push(log_record(store, mlflow, settings, &key).await?);
+        out.push(log_record(store, tracker, settings, &key).await?);
     }
     Ok(out)
 }

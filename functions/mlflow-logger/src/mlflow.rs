@@ -4,47 +4,26 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use fraud_core::ports::{ExperimentTracker, TrackedRun, TrackerError};
+use fraud_http::{HttpsClient, TlsRootsError, https_client};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 /// How long one MLflow call may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
-pub enum MlflowError {
-    /// MLflow cannot be reached or failed (connection refused, timeout, 5xx): retry later.
-    #[error("MLflow at {base} is unavailable: {reason}")]
-    Unavailable { base: String, reason: String },
-    /// MLflow refused the call (4xx): a retry would fail the same way.
-    #[error("MLflow {call} answered {status}: {body}")]
-    Refused {
-        call: String,
-        status: u16,
-        body: String,
-    },
-}
-
 /// The tracking server at `base` (`http://127.0.0.1:5000`, `https://mlflow.example.com`).
 pub struct Mlflow {
     base: String,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
 }
 
 impl Mlflow {
-    pub fn new(base: &str) -> Result<Self, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+    pub fn new(base: &str) -> Result<Self, TlsRootsError> {
         Ok(Mlflow {
             base: base.trim_end_matches('/').to_owned(),
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: https_client(8)?,
         })
     }
 
@@ -58,9 +37,9 @@ impl Mlflow {
         path: &str,
         content_type: &str,
         body: Bytes,
-    ) -> Result<(StatusCode, Bytes), MlflowError> {
-        let unavailable = |reason: String| MlflowError::Unavailable {
-            base: self.base.clone(),
+    ) -> Result<(StatusCode, Bytes), TrackerError> {
+        let unavailable = |reason: String| TrackerError::Unavailable {
+            tracker: format!("MLflow at {}", self.base),
             reason,
         };
         let request = Request::builder()
@@ -100,7 +79,7 @@ impl Mlflow {
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Result<Value, String>, MlflowError> {
+    ) -> Result<Result<Value, String>, TrackerError> {
         let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let (status, bytes) = self.send(method, path, "application/json", body).await?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -109,11 +88,7 @@ impl Mlflow {
         }
         match value.get("error_code").and_then(Value::as_str) {
             Some(code) => Ok(Err(code.to_owned())),
-            None => Err(MlflowError::Refused {
-                call: path.to_owned(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            }),
+            None => Err(refused(path, status.as_u16(), &bytes)),
         }
     }
 
@@ -123,18 +98,70 @@ impl Mlflow {
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, MlflowError> {
+    ) -> Result<Value, TrackerError> {
         self.call(method, path, body)
             .await?
-            .map_err(|code| MlflowError::Refused {
-                call: path.to_owned(),
-                status: 400,
-                body: code,
-            })
+            .map_err(|code| refused(path, 400, code.as_bytes()))
     }
 
-    /// The experiment's id, created when missing (a concurrent creation is tolerated).
-    pub async fn experiment(&self, name: &str) -> Result<String, MlflowError> {
+    /// An artifact call that must succeed; the answer's bytes.
+    async fn expect_success(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Bytes, TrackerError> {
+        let (status, bytes) = self
+            .send(method, path, "application/octet-stream", body)
+            .await?;
+        if !status.is_success() {
+            return Err(refused(path, status.as_u16(), &bytes));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads an artifact back (tests, checks).
+    pub async fn download(
+        &self,
+        experiment_id: &str,
+        run_id: &str,
+        path: &str,
+    ) -> Result<Vec<u8>, TrackerError> {
+        let path = artifact_path(experiment_id, run_id, path);
+        let bytes = self
+            .expect_success(Method::GET, &path, Bytes::new())
+            .await?;
+        Ok(bytes.to_vec())
+    }
+
+    /// The version an alias points to.
+    pub async fn alias(&self, model: &str, alias: &str) -> Result<Option<String>, TrackerError> {
+        let path = format!(
+            "/api/2.0/mlflow/registered-models/alias?name={}&alias={}",
+            encode(model),
+            encode(alias)
+        );
+        Ok(self
+            .call(Method::GET, &path, None)
+            .await?
+            .ok()
+            .map(|v| str_at(&v, &["model_version", "version"])))
+    }
+
+    /// A run's logged data (tests, checks).
+    pub async fn run(&self, run_id: &str) -> Result<Value, TrackerError> {
+        self.ok(
+            Method::GET,
+            &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"),
+            None,
+        )
+        .await
+    }
+}
+
+impl ExperimentTracker for Mlflow {
+    /// A concurrent creation of the experiment is tolerated.
+    async fn experiment(&self, name: &str) -> Result<String, TrackerError> {
         let path = format!(
             "/api/2.0/mlflow/experiments/get-by-name?experiment_name={}",
             encode(name)
@@ -153,22 +180,21 @@ impl Mlflow {
             {
                 Ok(created) => return Ok(str_at(&created, &["experiment_id"])),
                 Err(code) if code == "RESOURCE_ALREADY_EXISTS" => continue,
-                Err(code) => return Err(refused("experiments/create", code)),
+                Err(code) => return Err(refused("experiments/create", 400, code.as_bytes())),
             }
         }
         Err(refused(
             "experiments/get-by-name",
-            "experiment vanished".into(),
+            400,
+            b"experiment vanished",
         ))
     }
-
-    /// The run tagged `tag = value` in the experiment, with its status.
-    pub async fn find_run(
+    async fn find_run(
         &self,
         experiment_id: &str,
         tag: &str,
         value: &str,
-    ) -> Result<Option<(String, String)>, MlflowError> {
+    ) -> Result<Option<TrackedRun>, TrackerError> {
         let found = self
             .ok(
                 Method::POST,
@@ -180,21 +206,18 @@ impl Mlflow {
             .get("runs")
             .and_then(Value::as_array)
             .and_then(|r| r.first())
-            .map(|run| {
-                (
-                    str_at(run, &["info", "run_id"]),
-                    str_at(run, &["info", "status"]),
-                )
+            .map(|run| TrackedRun {
+                run_id: str_at(run, &["info", "run_id"]),
+                finished: str_at(run, &["info", "status"]) == "FINISHED",
             }))
     }
-
-    pub async fn create_run(
+    async fn create_run(
         &self,
         experiment_id: &str,
         name: &str,
         start_ms: i64,
         tags: &[(String, String)],
-    ) -> Result<String, MlflowError> {
+    ) -> Result<String, TrackerError> {
         let tags: Vec<Value> = tags
             .iter()
             .map(|(k, v)| json!({"key": k, "value": v}))
@@ -208,14 +231,13 @@ impl Mlflow {
             .await?;
         Ok(str_at(&created, &["run", "info", "run_id"]))
     }
-
-    pub async fn log_batch(
+    async fn log_batch(
         &self,
         run_id: &str,
         params: &[(String, String)],
         metrics: &[(String, f64)],
         timestamp_ms: i64,
-    ) -> Result<(), MlflowError> {
+    ) -> Result<(), TrackerError> {
         let params: Vec<Value> = params
             .iter()
             .map(|(k, v)| json!({"key": k, "value": v}))
@@ -232,66 +254,28 @@ impl Mlflow {
         .await?;
         Ok(())
     }
-
-    /// Uploads one artifact through the tracking server's artifact proxy.
-    pub async fn upload(
+    /// Through the tracking server's artifact proxy.
+    async fn upload(
         &self,
         experiment_id: &str,
         run_id: &str,
         path: &str,
         bytes: Vec<u8>,
-    ) -> Result<(), MlflowError> {
-        let url = format!(
-            "/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}"
-        );
-        let (status, body) = self
-            .send(
-                Method::PUT,
-                &url,
-                "application/octet-stream",
-                Bytes::from(bytes),
-            )
+    ) -> Result<(), TrackerError> {
+        let path = artifact_path(experiment_id, run_id, path);
+        self.expect_success(Method::PUT, &path, Bytes::from(bytes))
             .await?;
-        if !status.is_success() {
-            return Err(MlflowError::Refused {
-                call: url,
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).into_owned(),
-            });
-        }
         Ok(())
     }
-
-    /// Reads an artifact back (tests, checks).
-    pub async fn download(
-        &self,
-        experiment_id: &str,
-        run_id: &str,
-        path: &str,
-    ) -> Result<Vec<u8>, MlflowError> {
-        let url = format!(
-            "/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}"
-        );
-        let (status, body) = self
-            .send(Method::GET, &url, "application/json", Bytes::new())
-            .await?;
-        if !status.is_success() {
-            return Err(MlflowError::Refused {
-                call: url,
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).into_owned(),
-            });
-        }
-        Ok(body.to_vec())
-    }
-
-    /// The model version registered from `run_id`, registering it (and the model) when missing.
-    pub async fn register(
+    async fn register(
         &self,
         model: &str,
+        experiment_id: &str,
         run_id: &str,
-        source: &str,
-    ) -> Result<String, MlflowError> {
+        artifact_path: &str,
+    ) -> Result<String, TrackerError> {
+        let source =
+            format!("mlflow-artifacts:/{experiment_id}/{run_id}/artifacts/{artifact_path}");
         match self
             .call(
                 Method::POST,
@@ -302,7 +286,7 @@ impl Mlflow {
         {
             Ok(_) => {}
             Err(code) if code == "RESOURCE_ALREADY_EXISTS" => {}
-            Err(code) => return Err(refused("registered-models/create", code)),
+            Err(code) => return Err(refused("registered-models/create", 400, code.as_bytes())),
         }
         let path = format!(
             "/api/2.0/mlflow/model-versions/search?filter={}",
@@ -328,13 +312,7 @@ impl Mlflow {
             .await?;
         Ok(str_at(&created, &["model_version", "version"]))
     }
-
-    pub async fn set_alias(
-        &self,
-        model: &str,
-        alias: &str,
-        version: &str,
-    ) -> Result<(), MlflowError> {
+    async fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<(), TrackerError> {
         self.ok(
             Method::POST,
             "/api/2.0/mlflow/registered-models/alias",
@@ -343,22 +321,7 @@ impl Mlflow {
         .await?;
         Ok(())
     }
-
-    /// The version an alias points to.
-    pub async fn alias(&self, model: &str, alias: &str) -> Result<Option<String>, MlflowError> {
-        let path = format!(
-            "/api/2.0/mlflow/registered-models/alias?name={}&alias={}",
-            encode(model),
-            encode(alias)
-        );
-        Ok(self
-            .call(Method::GET, &path, None)
-            .await?
-            .ok()
-            .map(|v| str_at(&v, &["model_version", "version"])))
-    }
-
-    pub async fn finish_run(&self, run_id: &str, end_ms: i64) -> Result<(), MlflowError> {
+    async fn finish_run(&self, run_id: &str, end_ms: i64) -> Result<(), TrackerError> {
         self.ok(
             Method::POST,
             "/api/2.0/mlflow/runs/update",
@@ -367,24 +330,20 @@ impl Mlflow {
         .await?;
         Ok(())
     }
+}
 
-    /// A run's logged data (tests, checks).
-    pub async fn run(&self, run_id: &str) -> Result<Value, MlflowError> {
-        self.ok(
-            Method::GET,
-            &format!("/api/2.0/mlflow/runs/get?run_id={run_id}"),
-            None,
-        )
-        .await
+/// MLflow refused `call` with `status`.
+fn refused(call: &str, status: u16, body: &[u8]) -> TrackerError {
+    TrackerError::Refused {
+        call: format!("MLflow {call}"),
+        status,
+        body: String::from_utf8_lossy(body).into_owned(),
     }
 }
 
-fn refused(call: &str, code: String) -> MlflowError {
-    MlflowError::Refused {
-        call: call.to_owned(),
-        status: 400,
-        body: code,
-    }
+/// The artifact proxy's path of a run's artifact.
+fn artifact_path(experiment_id: &str, run_id: &str, path: &str) -> String {
+    format!("/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path}")
 }
 
 fn str_at(value: &Value, path: &[&str]) -> String {

@@ -5,11 +5,11 @@
 //! retryable error.
 #![cfg(feature = "mlflow-tests")]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
+use common::{event_for, trained_bucket};
+use fraud_core::ports::ExperimentTracker;
 use fraud_embedded::LocalObjectStore;
-use fraud_sim::{SimConfig, generate_to_dir};
 use mlflow_logger::{Mlflow, Settings, handle};
 
 fn mlflow() -> Mlflow {
@@ -18,47 +18,8 @@ fn mlflow() -> Mlflow {
     Mlflow::new(&uri).unwrap()
 }
 
-/// A bucket with a trained model and its run record, as the train function leaves them.
-async fn trained_bucket() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("sim");
-    generate_to_dir(
-        &SimConfig {
-            customers: 30,
-            seed: 5,
-            ..SimConfig::default()
-        },
-        &data,
-        &|_, _| {},
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("training")).unwrap();
-    std::fs::rename(
-        data.join("fraudTrain.csv"),
-        dir.path().join("training/fraudTrain.csv"),
-    )
-    .unwrap();
-    let store = Arc::new(LocalObjectStore::new(dir.path()));
-    let event =
-        serde_json::json!({"train_key": "training/fraudTrain.csv", "params": {"iterations": 20}});
-    let trained = train::handle(store, event).await.unwrap();
-    (dir, trained[0].run_key.clone())
-}
-
-/// The SAM-generated S3 event, pointed at `key`.
-fn event_for(key: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/s3_put_run.json");
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    event["Records"][0]["s3"]["object"]["key"] = key.into();
-    event
-}
-
 fn unique_settings() -> Settings {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let n = fraud_testkit::unique_suffix();
     Settings {
         experiment: format!("fraud-test-{n}"),
         registered_model: format!("fraud-detector-test-{n}"),
@@ -142,7 +103,7 @@ async fn a_training_run_becomes_a_logged_run_and_a_registered_challenger_once() 
         .find_run(&first.experiment_id, "run_record", &record.id)
         .await
         .unwrap();
-    assert_eq!(search.map(|r| r.0), Some(first.run_id.clone()));
+    assert_eq!(search.map(|r| r.run_id), Some(first.run_id.clone()));
 }
 
 #[tokio::test]

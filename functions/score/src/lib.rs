@@ -1,6 +1,9 @@
 //! The score Lambda's own part: CloudWatch EMF lines of its decisions (counts, latency, the
 //! probability and its bucket), so dashboards and alarms need no extra code. Everything else is
-//! the scoring service (`fraud-service`); `main.rs` only wires.
+//! the scoring service (`fraud-service`); its settings come from the environment ([`settings`]);
+//! `main.rs` only wires.
+
+pub mod settings;
 
 use std::sync::Arc;
 

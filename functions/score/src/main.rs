@@ -2,14 +2,12 @@
 //! the router. Under the Lambda runtime (`AWS_LAMBDA_RUNTIME_API` set, also by
 //! `cargo lambda watch`) it serves API Gateway events; otherwise plain HTTP on 127.0.0.1:$PORT.
 
-use fraud_service::config::Config;
-
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    fraud_aws::init_tracing();
-    let config = Config::from_env()?;
+    fraud_lambda::init_tracing();
+    let config = score::settings::from_env()?;
     let app =
         fraud_service::app::build(&config, config.emit_metrics.then(score::stdout_metrics)).await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {

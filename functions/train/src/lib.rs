@@ -147,42 +147,9 @@ fn config(request: &DirectRequest) -> Result<TrainConfig, TrainError> {
         grid: request.grid,
         ..TrainConfig::default()
     };
-    if !request.params.is_empty() {
-        let patch = |value: serde_json::Value| -> Result<serde_json::Value, TrainError> {
-            let mut object = value.as_object().cloned().unwrap_or_default();
-            for (k, v) in &request.params {
-                if !object.contains_key(k) {
-                    return Err(bad(format!(
-                        "unknown parameter {k} (valid: {:?})",
-                        object.keys().collect::<Vec<_>>()
-                    )));
-                }
-                object.insert(k.clone(), v.clone());
-            }
-            Ok(serde_json::Value::Object(object))
-        };
-        let invalid = |e: serde_json::Error| bad(format!("parameters: {e}"));
-        match model {
-            ModelKind::Gbdt => {
-                config.gbdt = serde_json::from_value(patch(
-                    serde_json::to_value(&config.gbdt).unwrap_or_default(),
-                )?)
-                .map_err(invalid)?
-            }
-            ModelKind::Forest => {
-                config.forest = serde_json::from_value(patch(
-                    serde_json::to_value(&config.forest).unwrap_or_default(),
-                )?)
-                .map_err(invalid)?
-            }
-            ModelKind::Logistic => {
-                config.logistic = serde_json::from_value(patch(
-                    serde_json::to_value(&config.logistic).unwrap_or_default(),
-                )?)
-                .map_err(invalid)?
-            }
-        }
-    }
+    config
+        .override_params(&request.params)
+        .map_err(|e| bad(e.to_string()))?;
     Ok(config)
 }
 

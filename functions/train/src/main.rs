@@ -7,9 +7,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    fraud_aws::init_tracing();
-    let bucket = std::env::var("FRAUD_BUCKET")
-        .map_err(|_| "FRAUD_BUCKET is not set (the data and model bucket)")?;
+    fraud_lambda::init_tracing();
+    let mut vars = fraud_lambda::Vars::from_env();
+    let bucket = vars.required("FRAUD_BUCKET", "the data and model bucket");
+    let bucket = vars.finish(bucket)?;
     let store = Arc::new(S3ObjectStore::new(s3_client(&sdk_config().await), bucket));
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let store = store.clone();

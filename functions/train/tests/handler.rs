@@ -1,44 +1,22 @@
 //! The training handler offline: a SAM-generated S3 event over a local bucket holding data from
 //! the project's simulator; a direct invoke with parameters; inputs it must refuse.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use fraud_core::Artifact;
 use fraud_core::registry::ModelPointer;
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_embedded::LocalObjectStore;
-use fraud_sim::{SimConfig, generate_to_dir};
+use fraud_testkit::{fixture_json, simulated_bucket};
 use train::{TrainError, handle};
 
 fn fixture(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    fixture_json(env!("CARGO_MANIFEST_DIR"), name)
 }
 
 /// A bucket directory with `training/fraudTrain.csv` from 40 simulated customers.
 fn bucket() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("sim");
-    generate_to_dir(
-        &SimConfig {
-            customers: 40,
-            seed: 3,
-            ..SimConfig::default()
-        },
-        &data,
-        &|_, _| {},
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("training")).unwrap();
-    std::fs::rename(
-        data.join("fraudTrain.csv"),
-        dir.path().join("training/fraudTrain.csv"),
-    )
-    .unwrap();
-    dir
+    simulated_bucket(40, 3, &[("fraudTrain.csv", "training")])
 }
 
 #[tokio::test]

@@ -1,0 +1,25 @@
+//! What both logger test files need: a bucket as the train function leaves it, and the S3
+//! event of a run record landing in it.
+
+use std::sync::Arc;
+
+use fraud_embedded::LocalObjectStore;
+use fraud_testkit::{fixture_json, simulated_bucket};
+
+/// A bucket with a trained model and its run record, as the train function leaves them; the
+/// run record's key.
+pub async fn trained_bucket() -> (tempfile::TempDir, String) {
+    let dir = simulated_bucket(30, 5, &[("fraudTrain.csv", "training")]);
+    let store = Arc::new(LocalObjectStore::new(dir.path()));
+    let event =
+        serde_json::json!({"train_key": "training/fraudTrain.csv", "params": {"iterations": 20}});
+    let trained = train::handle(store, event).await.unwrap();
+    (dir, trained[0].run_key.clone())
+}
+
+/// The SAM-generated S3 event, pointed at `key`.
+pub fn event_for(key: &str) -> serde_json::Value {
+    let mut event = fixture_json(env!("CARGO_MANIFEST_DIR"), "s3_put_run.json");
+    event["Records"][0]["s3"]["object"]["key"] = key.into();
+    event
+}

@@ -1,0 +1,192 @@
+//! The score function's settings from its environment: where the model is, which stores, the
+//! card-hash secret, the card-state budget and whether to write EMF lines.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fraud_core::card_key::{CardHasher, MIN_SECRET_LEN};
+use fraud_lambda::{SettingsError, Vars};
+use fraud_service::config::{Config, DEFAULT_STORE_BUDGET_MS, ModelLocation, Stores};
+
+/// `Config` from the process environment.
+pub fn from_env() -> Result<Config, SettingsError> {
+    read(Vars::from_env())
+}
+
+/// `Config` from an explicit map (tests, the end-to-end flow).
+pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, SettingsError> {
+    read(Vars::from_map(vars.clone()))
+}
+
+fn read(mut vars: Vars) -> Result<Config, SettingsError> {
+    let stores = stores(&mut vars);
+    let model = model(&mut vars);
+    let secret = secret(&mut vars);
+    let budget = vars.parsed(
+        "STORE_BUDGET_MS",
+        DEFAULT_STORE_BUDGET_MS,
+        "milliseconds, 1 to 10000",
+        |text| text.parse().ok().filter(|ms| (1..=10_000).contains(ms)),
+    );
+    let on_lambda = vars.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let emit_metrics = vars.flag("EMIT_METRICS", on_lambda);
+    let config = (|| {
+        Some(Config {
+            model: model?,
+            stores: stores?,
+            card_hash_secret: secret?,
+            store_budget: Duration::from_millis(budget?),
+            emit_metrics: emit_metrics?,
+        })
+    })();
+    vars.finish(config)
+}
+
+/// `STORE_MODE` (`dynamodb`, the default, or `embedded`) and what that mode needs.
+fn stores(vars: &mut Vars) -> Option<Stores> {
+    #[derive(Clone, Copy)]
+    enum Mode {
+        DynamoDb,
+        Embedded,
+    }
+    let choices = [("dynamodb", Mode::DynamoDb), ("embedded", Mode::Embedded)];
+    match vars.choice("STORE_MODE", Mode::DynamoDb, &choices)? {
+        Mode::DynamoDb => {
+            let card = vars.required("CARD_STATE_TABLE", "the DynamoDB table of per-card state");
+            let log = vars.required("DECISION_LOG_TABLE", "the DynamoDB table of decisions");
+            let (card_state_table, decision_log_table) = card.zip(log)?;
+            Some(Stores::DynamoDb {
+                card_state_table,
+                decision_log_table,
+            })
+        }
+        Mode::Embedded => Some(Stores::Embedded {
+            decision_log: PathBuf::from(
+                vars.get("DECISION_LOG_PATH")
+                    .unwrap_or_else(|| "out/decisions.jsonl".into()),
+            ),
+        }),
+    }
+}
+
+/// `MODEL_PATH` (a file or `s3://BUCKET/KEY`), else `FRAUD_BUCKET` and `MODEL_KEY`.
+fn model(vars: &mut Vars) -> Option<ModelLocation> {
+    if vars.get("MODEL_PATH").is_some() {
+        return vars.parsed(
+            "MODEL_PATH",
+            ModelLocation::Local(PathBuf::new()),
+            "expected a file or s3://BUCKET/KEY",
+            ModelLocation::parse,
+        );
+    }
+    let why = "the model's S3 location; or set MODEL_PATH";
+    let bucket = vars.required("FRAUD_BUCKET", why);
+    let key = vars.required("MODEL_KEY", why);
+    let (bucket, key) = bucket.zip(key)?;
+    Some(ModelLocation::S3 { bucket, key })
+}
+
+/// `CARD_HASH_SECRET`, refused when the hasher would refuse it.
+fn secret(vars: &mut Vars) -> Option<String> {
+    let secret = vars.required("CARD_HASH_SECRET", "the key of the card-number hash")?;
+    match CardHasher::new(secret.as_bytes()) {
+        Ok(_) => Some(secret),
+        Err(e) => {
+            vars.problem(format!(
+                "CARD_HASH_SECRET has {} bytes; at least {MIN_SECRET_LEN} are needed",
+                e.len
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn names_every_missing_variable_at_once() {
+        let err = from_vars(&vars(&[])).unwrap_err().to_string();
+        for name in [
+            "CARD_STATE_TABLE",
+            "DECISION_LOG_TABLE",
+            "FRAUD_BUCKET",
+            "MODEL_KEY",
+            "CARD_HASH_SECRET",
+        ] {
+            assert!(err.contains(name), "{name} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn reads_the_aws_deployment() {
+        let c = from_vars(&vars(&[
+            ("FRAUD_BUCKET", "b"),
+            ("MODEL_KEY", "models/champion.json"),
+            ("CARD_STATE_TABLE", "cards"),
+            ("DECISION_LOG_TABLE", "decisions"),
+            ("CARD_HASH_SECRET", "0123456789abcdef0123"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.model,
+            ModelLocation::S3 {
+                bucket: "b".into(),
+                key: "models/champion.json".into()
+            }
+        );
+        assert_eq!(c.store_budget, Duration::from_millis(50));
+        assert!(matches!(c.stores, Stores::DynamoDb { .. }));
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = from_vars(&vars(&[
+            ("STORE_MODE", "embedded"),
+            ("MODEL_PATH", "m.bin"),
+            ("CARD_HASH_SECRET", "short"),
+            ("STORE_BUDGET_MS", "soon"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("CARD_HASH_SECRET has 5 bytes")
+                && err.contains("STORE_BUDGET_MS=\"soon\""),
+            "{err}"
+        );
+        let err = from_vars(&vars(&[("STORE_MODE", "redis")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("STORE_MODE=\"redis\""), "{err}");
+        let err = from_vars(&vars(&[("MODEL_PATH", "s3://bucket-only")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MODEL_PATH=\"s3://bucket-only\""), "{err}");
+    }
+
+    #[test]
+    fn model_path_may_name_an_s3_object() {
+        let c = from_vars(&vars(&[
+            ("STORE_MODE", "embedded"),
+            ("MODEL_PATH", "s3://fraud-local/models/champion.json"),
+            ("CARD_HASH_SECRET", "0123456789abcdef0123"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.model,
+            ModelLocation::S3 {
+                bucket: "fraud-local".into(),
+                key: "models/champion.json".into()
+            }
+        );
+    }
+}
