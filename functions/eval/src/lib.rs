@@ -332,6 +332,31 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EvalError> {
     Ok(bytes)
 }
 
+/// The object being evaluated: where it is, which upload of it, where its results go.
+struct Target<'a> {
+    key: &'a str,
+    /// `eval/results/<name>`.
+    folder: String,
+    etag: Option<String>,
+    /// The S3 sequencer of the event (or the ETag): tells a redelivery from a new upload.
+    source_id: String,
+    /// The object's location for messages and reports.
+    source: String,
+}
+
+impl Target<'_> {
+    fn bad(&self, reason: String) -> EvalError {
+        EvalError::BadInput {
+            key: self.key.to_owned(),
+            reason,
+        }
+    }
+
+    fn manifest_key(&self) -> String {
+        format!("{}/result.json", self.folder)
+    }
+}
+
 /// Evaluates one object with the champion (and, on a labelled file, the challenger).
 pub async fn evaluate_object<S: ObjectStore>(
     store: &S,
@@ -341,149 +366,271 @@ pub async fn evaluate_object<S: ObjectStore>(
 ) -> Result<Evaluated, EvalError> {
     let started = Instant::now();
     let key = request.eval_key.as_str();
-    let bad = |reason: String| EvalError::BadInput {
-        key: key.to_owned(),
-        reason,
-    };
-    let name = result_name(key);
-    if name.is_empty() || name.split('/').any(|part| part.is_empty() || part == "..") {
-        return Err(bad("no file name to name the results folder after".into()));
-    }
-    let folder = format!("{RESULTS_PREFIX}{name}");
-    let manifest_key = format!("{folder}/result.json");
-
+    let folder = results_folder(key)?;
     let object = store.open(key).await.map_err(|e| match e {
-        StoreError::NotFound { what } => bad(format!("{what}: not found")),
+        StoreError::NotFound { what } => EvalError::BadInput {
+            key: key.to_owned(),
+            reason: format!("{what}: not found"),
+        },
         other => EvalError::Store(other),
     })?;
     let etag = object.etag.clone();
-    let source_id = request
-        .sequencer
-        .clone()
-        .or_else(|| etag.clone())
-        .unwrap_or_default();
-    if !request.force {
-        match store.get(&manifest_key).await {
-            Ok(bytes) => {
-                if let Ok(mut done) = serde_json::from_slice::<Evaluated>(&bytes)
-                    && done.data_key == key
-                    && done.data_etag == etag
-                    && done.source_id == source_id
-                {
-                    tracing::info!(data = %key, "already evaluated: answering the earlier result");
-                    done.reused = true;
-                    return Ok(done);
-                }
-            }
-            Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let target = Target {
+        key,
+        folder,
+        source_id: request
+            .sequencer
+            .clone()
+            .or_else(|| etag.clone())
+            .unwrap_or_default(),
+        etag,
+        source: store.describe(key),
+    };
+    if !request.force
+        && let Some(done) = earlier_result(store, &target).await?
+    {
+        tracing::info!(data = %key, "already evaluated: answering the earlier result");
+        return Ok(done);
     }
-
     let champion = models.get(store, &settings.model_key).await?;
-    let challenger = match read_pointer(store, CHALLENGER_KEY).await? {
-        Some(p) if p.version != champion.model_version => Some(
+    let challenger = challenger_of(store, models, &champion).await?;
+    let mut scored = score_object(object, &target, &champion, challenger.as_ref()).await?;
+    let mut outputs = write_outputs(store, &target, &mut scored, &champion).await?;
+    let gate = match challenger.as_deref() {
+        Some(challenger) => {
+            apply_gate(store, settings, &target, &scored, &champion, challenger).await?
+        }
+        None => None,
+    };
+    if let Some((gate_key, _)) = &gate {
+        outputs.insert("gate".to_owned(), gate_key.clone());
+    }
+    let gate = gate.map(|(_, outcome)| outcome);
+    let seconds = started.elapsed().as_secs_f64();
+    let record = run_record(
+        &target,
+        settings,
+        &champion,
+        &scored,
+        gate.as_ref(),
+        &outputs,
+        seconds,
+    );
+    let run_key = format!("runs/{}.json", record.id);
+    store.put(&run_key, to_json(&record)?).await?;
+    let manifest_key = target.manifest_key();
+    let evaluated = manifest(target, &champion, &scored, outputs, run_key, gate, seconds);
+    store.put(&manifest_key, to_json(&evaluated)?).await?;
+    tracing::info!(data = %key, rows = evaluated.rows, skipped = evaluated.skipped_rows, auc_pr = ?evaluated.auc_pr, seconds, "evaluated");
+    Ok(evaluated)
+}
+
+/// `eval/results/<name>` for the object `key`; refused when no safe folder name comes of it.
+fn results_folder(key: &str) -> Result<String, EvalError> {
+    let name = result_name(key);
+    if name.is_empty() || name.split('/').any(|part| part.is_empty() || part == "..") {
+        return Err(EvalError::BadInput {
+            key: key.to_owned(),
+            reason: "no file name to name the results folder after".into(),
+        });
+    }
+    Ok(format!("{RESULTS_PREFIX}{name}"))
+}
+
+/// The manifest of an earlier evaluation of this very upload (same key, ETag and source id),
+/// marked reused: a redelivered event is answered without writing anything.
+async fn earlier_result<S: ObjectStore>(
+    store: &S,
+    target: &Target<'_>,
+) -> Result<Option<Evaluated>, EvalError> {
+    let bytes = match store.get(&target.manifest_key()).await {
+        Ok(bytes) => bytes,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(serde_json::from_slice::<Evaluated>(&bytes)
+        .ok()
+        .filter(|done| {
+            done.data_key == target.key
+                && done.data_etag == target.etag
+                && done.source_id == target.source_id
+        })
+        .map(|done| Evaluated {
+            reused: true,
+            ..done
+        }))
+}
+
+/// The challenger to compare with, when there is one other than the champion.
+async fn challenger_of<S: ObjectStore>(
+    store: &S,
+    models: &ModelCache,
+    champion: &Artifact,
+) -> Result<Option<Arc<Artifact>>, EvalError> {
+    match read_pointer(store, CHALLENGER_KEY).await? {
+        Some(p) if p.version != champion.model_version => Ok(Some(
             models
                 .load(store, &p.key, Some((CHALLENGER_KEY, &p.version)))
                 .await?,
-        ),
-        _ => None,
-    };
-    let source = store.describe(key);
-    let scored = {
-        let (champion, challenger, name) = (champion.clone(), challenger.clone(), source.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut list: Vec<&Artifact> = vec![&champion];
-            list.extend(challenger.as_deref());
-            score_file(object, name, &list)
-        })
-        .await
-        .map_err(|e| EvalError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            fraud_core::CoreError::Io { .. } => EvalError::Store(StoreError::Failed {
-                what: source.clone(),
-                reason: e.to_string(),
-            }),
-            other => bad(other.to_string()),
-        })?
-    };
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Scores the object on a blocking thread; a read failure is the store's (retryable), a file
+/// that cannot be scored is bad input, an empty one too.
+async fn score_object(
+    object: ObjectReader,
+    target: &Target<'_>,
+    champion: &Arc<Artifact>,
+    challenger: Option<&Arc<Artifact>>,
+) -> Result<Scored, EvalError> {
+    let (champion, challenger) = (champion.clone(), challenger.cloned());
+    let source = target.source.clone();
+    let scored = tokio::task::spawn_blocking(move || {
+        let mut list: Vec<&Artifact> = vec![&champion];
+        list.extend(challenger.as_deref());
+        score_file(object, source, &list)
+    })
+    .await
+    .map_err(|e| EvalError::Internal(e.to_string()))?
+    .map_err(|e| match e {
+        fraud_core::CoreError::Io { .. } => EvalError::Store(StoreError::Failed {
+            what: target.source.clone(),
+            reason: e.to_string(),
+        }),
+        other => target.bad(other.to_string()),
+    })?;
     let summary = &scored.summaries[0];
     if summary.rows == 0 {
-        return Err(bad(format!(
+        return Err(target.bad(format!(
             "no transactions to score ({} malformed rows)",
             summary.skipped_rows
         )));
     }
+    Ok(scored)
+}
 
-    let mut outputs = BTreeMap::new();
-    let predictions_key = format!("{folder}/predictions.csv");
-    store.put(&predictions_key, scored.predictions).await?;
-    outputs.insert("predictions".to_owned(), predictions_key);
-    // Written even when empty (a header), so an earlier evaluation's errors never linger.
-    let errors_key = format!("{folder}/errors.csv");
-    store.put(&errors_key, scored.errors).await?;
-    outputs.insert("errors".to_owned(), errors_key);
+/// Writes predictions, errors (both moved out of `scored`), metrics (labelled files), the report
+/// and drift; the objects written by role.
+async fn write_outputs<S: ObjectStore>(
+    store: &S,
+    target: &Target<'_>,
+    scored: &mut Scored,
+    champion: &Artifact,
+) -> Result<BTreeMap<String, String>, EvalError> {
+    let summary = &scored.summaries[0];
+    let mut files = vec![
+        (
+            "predictions",
+            "predictions.csv",
+            std::mem::take(&mut scored.predictions),
+        ),
+        // Written even when empty (a header), so an earlier evaluation's errors never linger.
+        ("errors", "errors.csv", std::mem::take(&mut scored.errors)),
+    ];
     if let (Some(metrics), Some(value)) = (&summary.metrics, &summary.value) {
-        let metrics_key = format!("{folder}/metrics.json");
         let report = MetricsReport {
             metrics: metrics.clone(),
             value: value.clone(),
             model_version: champion.model_version.clone(),
-            data: source.clone(),
+            data: target.source.clone(),
             history: None,
         };
-        store.put(&metrics_key, to_json(&report)?).await?;
-        outputs.insert("metrics".to_owned(), metrics_key);
+        files.push(("metrics", "metrics.json", to_json(&report)?));
     }
+    files.push((
+        "report",
+        "report.html",
+        report_html(&scored.report).into_bytes(),
+    ));
+    files.push(("drift", "drift.json", to_json(&scored.report.drift)?));
+    let mut outputs = BTreeMap::new();
+    for (role, file, bytes) in files {
+        let key = format!("{}/{file}", target.folder);
+        store.put(&key, bytes).await?;
+        outputs.insert(role.to_owned(), key);
+    }
+    Ok(outputs)
+}
 
-    let report_key = format!("{folder}/report.html");
-    store
-        .put(&report_key, report_html(&scored.report).into_bytes())
-        .await?;
-    outputs.insert("report".to_owned(), report_key);
-    let drift_key = format!("{folder}/drift.json");
-    store
-        .put(&drift_key, to_json(&scored.report.drift)?)
-        .await?;
-    outputs.insert("drift".to_owned(), drift_key);
-
-    let gate = match (&challenger, &summary.metrics, scored.summaries.get(1)) {
-        (
-            Some(challenger),
-            Some(champion_metrics),
-            Some(ScoreSummary {
-                metrics: Some(m), ..
-            }),
-        ) => {
-            let passed = m.auc_pr >= champion_metrics.auc_pr;
-            let promoted = passed && settings.gate == Gate::Promote;
-            if promoted {
-                promote(store, &challenger.model_version).await?;
-                tracing::info!(version = %challenger.model_version, auc_pr = m.auc_pr, champion_auc_pr = champion_metrics.auc_pr, "eval gate promoted the challenger");
-            }
-            let outcome = GateOutcome {
-                champion: champion.model_version.clone(),
-                challenger: challenger.model_version.clone(),
-                champion_auc_pr: champion_metrics.auc_pr,
-                challenger_auc_pr: m.auc_pr,
-                passed,
-                promoted,
-            };
-            let gate_key = format!("{folder}/gate.json");
-            store.put(&gate_key, to_json(&outcome)?).await?;
-            outputs.insert("gate".to_owned(), gate_key);
-            Some(outcome)
-        }
-        _ => None,
+/// On a labelled file, the challenger against the champion by AUC-PR, written to `gate.json`;
+/// with the gate set to promote, a challenger at least as good becomes the champion.
+async fn apply_gate<S: ObjectStore>(
+    store: &S,
+    settings: &Settings,
+    target: &Target<'_>,
+    scored: &Scored,
+    champion: &Artifact,
+    challenger: &Artifact,
+) -> Result<Option<(String, GateOutcome)>, EvalError> {
+    let (
+        Some(champion_metrics),
+        Some(ScoreSummary {
+            metrics: Some(m), ..
+        }),
+    ) = (&scored.summaries[0].metrics, scored.summaries.get(1))
+    else {
+        return Ok(None);
     };
+    let passed = m.auc_pr >= champion_metrics.auc_pr;
+    let promoted = passed && settings.gate == Gate::Promote;
+    if promoted {
+        promote(store, &challenger.model_version).await?;
+        tracing::info!(version = %challenger.model_version, auc_pr = m.auc_pr, champion_auc_pr = champion_metrics.auc_pr, "eval gate promoted the challenger");
+    }
+    let outcome = GateOutcome {
+        champion: champion.model_version.clone(),
+        challenger: challenger.model_version.clone(),
+        champion_auc_pr: champion_metrics.auc_pr,
+        challenger_auc_pr: m.auc_pr,
+        passed,
+        promoted,
+    };
+    let gate_key = format!("{}/gate.json", target.folder);
+    store.put(&gate_key, to_json(&outcome)?).await?;
+    Ok(Some((gate_key, outcome)))
+}
 
-    let seconds = started.elapsed().as_secs_f64();
+/// The run record the MLflow logger publishes: the evaluation's metrics and the model's
+/// parameters, with the outputs as artifacts.
+fn run_record(
+    target: &Target<'_>,
+    settings: &Settings,
+    champion: &Artifact,
+    scored: &Scored,
+    gate: Option<&GateOutcome>,
+    outputs: &BTreeMap<String, String>,
+    seconds: f64,
+) -> RunRecord {
     let id = format!(
         "eval-{}-{}",
         champion.model_version,
-        key_safe(etag.as_deref().unwrap_or(&source_id))
+        key_safe(target.etag.as_deref().unwrap_or(&target.source_id))
     );
-    let run_key = format!("runs/{id}.json");
+    let mut params: BTreeMap<String, String> = champion.params.pairs().into_iter().collect();
+    params.insert(
+        "eval_gate".into(),
+        format!("{:?}", settings.gate).to_lowercase(),
+    );
+    RunRecord {
+        id,
+        kind: RunKind::Eval,
+        model_version: champion.model_version.clone(),
+        model_kind: champion.model.kind().as_str().to_owned(),
+        created_at: fraud_core::time::now_rfc3339(),
+        data_key: target.key.to_owned(),
+        data_etag: target.etag.clone(),
+        params,
+        metrics: run_metrics(scored, gate, seconds),
+        artifacts: outputs.clone(),
+        threshold: champion.threshold,
+    }
+}
+
+/// The evaluation's figures as run metrics (`eval_` for the model's, plain for the run's).
+fn run_metrics(scored: &Scored, gate: Option<&GateOutcome>, seconds: f64) -> BTreeMap<String, f64> {
+    let summary = &scored.summaries[0];
     let mut metrics = summary
         .metrics
         .as_ref()
@@ -507,33 +654,27 @@ pub async fn evaluate_object<S: ObjectStore>(
         "rows_per_second".into(),
         summary.rows as f64 / seconds.max(1e-9),
     );
-    if let Some(g) = &gate {
+    if let Some(g) = gate {
         metrics.insert("challenger_auc_pr".into(), g.challenger_auc_pr);
     }
-    let mut params: BTreeMap<String, String> = champion.params.pairs().into_iter().collect();
-    params.insert(
-        "eval_gate".into(),
-        format!("{:?}", settings.gate).to_lowercase(),
-    );
-    let record = RunRecord {
-        id,
-        kind: RunKind::Eval,
-        model_version: champion.model_version.clone(),
-        model_kind: champion.model.kind().as_str().to_owned(),
-        created_at: fraud_core::time::now_rfc3339(),
-        data_key: key.to_owned(),
-        data_etag: etag.clone(),
-        params,
-        metrics,
-        artifacts: outputs.clone(),
-        threshold: champion.threshold,
-    };
-    store.put(&run_key, to_json(&record)?).await?;
+    metrics
+}
 
-    let evaluated = Evaluated {
-        data_key: key.to_owned(),
-        data_etag: etag,
-        source_id,
+/// The manifest `result.json`: written last, so its presence means the evaluation is complete.
+fn manifest(
+    target: Target<'_>,
+    champion: &Artifact,
+    scored: &Scored,
+    outputs: BTreeMap<String, String>,
+    run_key: String,
+    gate: Option<GateOutcome>,
+    seconds: f64,
+) -> Evaluated {
+    let summary = &scored.summaries[0];
+    Evaluated {
+        data_key: target.key.to_owned(),
+        data_etag: target.etag,
+        source_id: target.source_id,
         model_version: champion.model_version.clone(),
         rows: summary.rows,
         skipped_rows: summary.skipped_rows,
@@ -546,10 +687,7 @@ pub async fn evaluate_object<S: ObjectStore>(
         gate,
         seconds,
         reused: false,
-    };
-    store.put(&manifest_key, to_json(&evaluated)?).await?;
-    tracing::info!(data = %key, rows = evaluated.rows, skipped = evaluated.skipped_rows, auc_pr = ?evaluated.auc_pr, seconds, "evaluated");
-    Ok(evaluated)
+    }
 }
 
 /// Handles one invocation: every `eval/incoming/*.csv[.zst]` object of an S3 event, or a direct
