@@ -51,7 +51,7 @@ fn failed(what: impl Into<String>, error: impl std::fmt::Display) -> StoreError 
 }
 
 /// The full chain of an SDK error (its Display is only "service error").
-fn describe<E: std::error::Error>(e: &E) -> String {
+fn error_chain<E: std::error::Error>(e: &E) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -84,6 +84,18 @@ impl S3ObjectStore {
     /// The object's bytes and its ETag (the eval and train functions record which version of
     /// a data file they read).
     pub async fn get_with_etag(&self, key: &str) -> Result<(Vec<u8>, Option<String>), StoreError> {
+        let (output, what) = self.get_object(key).await?;
+        let etag = output.e_tag().map(str::to_owned);
+        let bytes = output.body.collect().await.map_err(|e| failed(&what, e))?;
+        Ok((bytes.into_bytes().to_vec(), etag))
+    }
+
+    /// The object's response (body not yet read) and its location for messages; a missing
+    /// key is `NotFound`.
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<(aws_sdk_s3::operation::get_object::GetObjectOutput, String), StoreError> {
         let what = self.describe(key);
         let output = self
             .client
@@ -94,11 +106,9 @@ impl S3ObjectStore {
             .await
             .map_err(|e| match e.as_service_error() {
                 Some(s) if s.is_no_such_key() => StoreError::NotFound { what: what.clone() },
-                _ => failed(&what, describe(&e)),
+                _ => failed(&what, error_chain(&e)),
             })?;
-        let etag = output.e_tag().map(str::to_owned);
-        let bytes = output.body.collect().await.map_err(|e| failed(&what, e))?;
-        Ok((bytes.into_bytes().to_vec(), etag))
+        Ok((output, what))
     }
 }
 
@@ -108,18 +118,7 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn open(&self, key: &str) -> Result<ObjectReader, StoreError> {
-        let what = self.describe(key);
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(s) if s.is_no_such_key() => StoreError::NotFound { what: what.clone() },
-                _ => failed(&what, describe(&e)),
-            })?;
+        let (output, _) = self.get_object(key).await?;
         let etag = output.e_tag().map(str::to_owned);
         // The body arrives as it is read: a blocking reader over the async stream.
         let reader = tokio_util::io::SyncIoBridge::new(output.body.into_async_read());
@@ -137,7 +136,7 @@ impl ObjectStore for S3ObjectStore {
             .body(bytes.into())
             .send()
             .await
-            .map_err(|e| failed(self.describe(key), describe(&e)))?;
+            .map_err(|e| failed(self.describe(key), error_chain(&e)))?;
         Ok(())
     }
 
@@ -184,7 +183,7 @@ impl DynamoCardStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| failed(self.what(card), describe(&e)))?;
+            .map_err(|e| failed(self.what(card), error_chain(&e)))?;
         let Some(item) = output.item else {
             return Ok((CardRecord::default(), 0));
         };
@@ -234,7 +233,7 @@ impl DynamoCardStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(failed(self.what(card), describe(&e))),
+            Err(e) => Err(failed(self.what(card), error_chain(&e))),
         }
     }
 }
@@ -315,7 +314,7 @@ impl DecisionLog for DynamoDecisionLog {
             .map_err(|e| {
                 failed(
                     format!("DynamoDB table {} item {}", self.table, r.trans_num),
-                    describe(&e),
+                    error_chain(&e),
                 )
             })?;
         Ok(())

@@ -9,7 +9,7 @@ pub mod s3;
 pub mod settings;
 
 pub use errors::{FunctionError, diagnostic};
-pub use settings::{SettingsError, Vars};
+pub use settings::{FromEnv, SettingsError, Vars};
 
 /// JSON log lines on stdout (CloudWatch Logs on Lambda), level from `RUST_LOG` (default info):
 /// the one logging set-up of every function.

@@ -11,6 +11,25 @@ pub struct SettingsError {
     pub problems: Vec<String>,
 }
 
+/// A function's settings, read from its environment in one pass.
+pub trait FromEnv: Sized {
+    /// Reads the settings from `vars`, which records every problem met on the way; `None`
+    /// when a part could not be read.
+    fn read(vars: &mut Vars) -> Option<Self>;
+
+    /// The settings from the process environment.
+    fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// The settings from an explicit map (tests).
+    fn from_vars(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
+        let mut vars = Vars::from_map(vars.clone());
+        let settings = Self::read(&mut vars);
+        vars.finish(settings)
+    }
+}
+
 /// The environment being read, and the problems found so far.
 #[derive(Debug, Default)]
 pub struct Vars {

@@ -28,7 +28,7 @@ use fraud_core::score::{
 use fraud_core::{Artifact, ReadMode, TransactionReader};
 use fraud_lambda::errors::store_retryable;
 use fraud_lambda::s3::{EventError, s3_objects};
-use fraud_lambda::{FunctionError, SettingsError, Vars, diagnostic};
+use fraud_lambda::{FromEnv, FunctionError, Vars, diagnostic};
 use fraud_monitoring::report::html::render as report_html;
 use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
 use lambda_runtime::Diagnostic;
@@ -124,18 +124,10 @@ pub struct Config {
     pub settings: Settings,
 }
 
-impl Config {
-    /// `FRAUD_BUCKET` (required), `MODEL_KEY` (default `models/champion.json`), `EVAL_GATE`
-    /// (`off`, the default, or `promote`); every missing or invalid variable is named at once.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Self::read(Vars::from_env())
-    }
-
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        Self::read(Vars::from_map(vars.clone()))
-    }
-
-    fn read(mut vars: Vars) -> Result<Self, SettingsError> {
+/// `FRAUD_BUCKET` (required), `MODEL_KEY` (default `models/champion.json`), `EVAL_GATE`
+/// (`off`, the default, or `promote`); every missing or invalid variable is named at once.
+impl FromEnv for Config {
+    fn read(vars: &mut Vars) -> Option<Self> {
         let bucket = vars.required("FRAUD_BUCKET", "the data and model bucket");
         let gate = vars.choice(
             "EVAL_GATE",
@@ -143,11 +135,11 @@ impl Config {
             &[("off", Gate::Off), ("promote", Gate::Promote)],
         );
         let model_key = vars.get("MODEL_KEY").unwrap_or_else(|| CHAMPION_KEY.into());
-        let config = bucket.zip(gate).map(|(bucket, gate)| Config {
+        let (bucket, gate) = bucket.zip(gate)?;
+        Some(Config {
             bucket,
             settings: Settings { model_key, gate },
-        });
-        vars.finish(config)
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use eval::{Config, ModelCache, evaluation_metrics, handle};
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
+use fraud_lambda::FromEnv;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]

@@ -11,6 +11,7 @@ use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::{MetricsReport, score_stream};
 use fraud_core::{Artifact, ReadMode, TransactionReader};
 use fraud_embedded::LocalObjectStore;
+use fraud_lambda::FromEnv;
 use fraud_testkit::{fixture_json, simulated_bucket};
 
 fn fixture(name: &str) -> serde_json::Value {

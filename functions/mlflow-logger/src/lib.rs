@@ -7,14 +7,13 @@
 
 pub mod mlflow;
 
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fraud_core::ports::{ExperimentTracker, ObjectStore, StoreError, TrackerError};
 use fraud_core::run::{RunKind, RunRecord};
 use fraud_lambda::errors::store_retryable;
 use fraud_lambda::s3::{EventError, s3_objects};
-use fraud_lambda::{FunctionError, SettingsError, Vars, diagnostic};
+use fraud_lambda::{FromEnv, FunctionError, Vars, diagnostic};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 
@@ -47,18 +46,10 @@ pub struct Config {
     pub settings: Settings,
 }
 
-impl Config {
-    /// `FRAUD_BUCKET` and `MLFLOW_TRACKING_URI` (required), `MLFLOW_EXPERIMENT` and
-    /// `MLFLOW_MODEL_NAME` (defaults in [`Settings`]); every missing variable is named at once.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Self::read(Vars::from_env())
-    }
-
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        Self::read(Vars::from_map(vars.clone()))
-    }
-
-    fn read(mut vars: Vars) -> Result<Self, SettingsError> {
+/// `FRAUD_BUCKET` and `MLFLOW_TRACKING_URI` (required), `MLFLOW_EXPERIMENT` and
+/// `MLFLOW_MODEL_NAME` (defaults in [`Settings`]); every missing variable is named at once.
+impl FromEnv for Config {
+    fn read(vars: &mut Vars) -> Option<Self> {
         let bucket = vars.required("FRAUD_BUCKET", "the bucket of the run records");
         let tracking_uri = vars.required("MLFLOW_TRACKING_URI", "the MLflow server");
         let defaults = Settings::default();
@@ -68,14 +59,12 @@ impl Config {
                 .get("MLFLOW_MODEL_NAME")
                 .unwrap_or(defaults.registered_model),
         };
-        let config = bucket
-            .zip(tracking_uri)
-            .map(|(bucket, tracking_uri)| Config {
-                bucket,
-                tracking_uri,
-                settings,
-            });
-        vars.finish(config)
+        let (bucket, tracking_uri) = bucket.zip(tracking_uri)?;
+        Some(Config {
+            bucket,
+            tracking_uri,
+            settings,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The MLflow logger Lambda: tracing, configuration, clients once, then the handler.
 
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
+use fraud_lambda::FromEnv;
 use lambda_runtime::{LambdaEvent, service_fn};
 use mlflow_logger::{Config, Mlflow, handle};
 

@@ -10,6 +10,7 @@ mod common;
 use common::{event_for, trained_bucket};
 use fraud_core::run::RunRecord;
 use fraud_embedded::{LocalObjectStore, MemoryTracker};
+use fraud_lambda::FromEnv;
 use mlflow_logger::{Config, Settings, handle};
 
 fn record(dir: &std::path::Path, key: &str) -> RunRecord {
