@@ -216,9 +216,9 @@ impl Artifact {
             .card_risk
             .validate()
             .and_then(|()| artifact.model.validate())
-            .map_err(|reason| CoreError::CorruptModel {
+            .map_err(|source| CoreError::InvalidModel {
                 source_name: name(),
-                reason,
+                source,
             })?;
         Ok(artifact)
     }

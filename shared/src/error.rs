@@ -1,6 +1,7 @@
 //! The one error type of the core crate. Every message names the file (or source), the line or
 //! field, and the offending value, so a user can find and fix the input without a debugger.
 
+use crate::model::InvalidModel;
 use crate::schema::FieldError;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,14 @@ pub enum CoreError {
 
     #[error("training the {model} model failed: {reason}")]
     Training { model: &'static str, reason: String },
+
+    /// A fitted model came out in a form the scoring layout refuses (see [`InvalidModel`]).
+    #[error("training the {model} model failed: {source}")]
+    InvalidFit {
+        model: &'static str,
+        #[source]
+        source: InvalidModel,
+    },
 
     #[error("{source_name}: not a fraud model file (magic bytes {found:?}, expected {expected:?})")]
     WrongMagic {
@@ -82,6 +91,14 @@ pub enum CoreError {
 
     #[error("{source_name}: model payload cannot be decoded: {reason}")]
     CorruptModel { source_name: String, reason: String },
+
+    /// The payload decoded, but its trees or coefficients could not be scored safely.
+    #[error("{source_name}: model payload cannot be decoded: {source}")]
+    InvalidModel {
+        source_name: String,
+        #[source]
+        source: InvalidModel,
+    },
 }
 
 /// What is wrong with one CSV row.

@@ -96,65 +96,32 @@ pub fn score_stream_models(
         builders.len(),
         "one card history per model"
     );
-    // Of the labelled rows, for the metrics. The card numbers stay in memory, never written.
-    let mut labels: Vec<u8> = Vec::new();
-    let mut amounts: Vec<f64> = Vec::new();
-    let mut cards: Vec<u64> = Vec::new();
-    let mut days: Vec<i64> = Vec::new();
-    let mut scores: Vec<Vec<f64>> = vec![Vec::new(); artifacts.len()];
-    let mut summaries = vec![
-        ScoreSummary {
-            rows: 0,
-            skipped_rows: 0,
-            unlabeled_rows: 0,
-            predicted_frauds: 0,
-            metrics: None,
-            value: None,
-        };
-        artifacts.len()
-    ];
+    let mut tally = Tally::new(artifacts);
     let mut decisions: Vec<Decision> = Vec::with_capacity(artifacts.len());
-    let mut hand_over = |scored: Scored| -> Result<()> {
+    score_overlapped(reader, artifacts, builders, |scored| {
         for (i, txn) in scored.rows.iter().enumerate() {
-            decisions.clear();
-            if let Some(label) = txn.is_fraud {
-                labels.push(label);
-                amounts.push(txn.amt);
-                cards.push(txn.cc_num);
-                days.push(txn.unix_time.div_euclid(86_400));
-            }
-            for (m, artifact) in artifacts.iter().enumerate() {
-                let probability = scored.probabilities[m][i];
-                let decision = Decision {
-                    probability,
-                    fraud: probability >= artifact.threshold,
-                };
-                let summary = &mut summaries[m];
-                summary.rows += 1;
-                summary.predicted_frauds += u64::from(decision.fraud);
-                match txn.is_fraud {
-                    Some(_) => scores[m].push(probability),
-                    None => summary.unlabeled_rows += 1,
-                }
-                decisions.push(decision);
-            }
+            tally.decide(txn, |m| scored.probabilities[m][i], &mut decisions);
             sink(txn, &scored.features[i], &decisions)?;
         }
         Ok(())
-    };
-    // A chunk is scored on the pool while the previous one goes through the sink here, so the
-    // sink's serial work (formatting, writing) overlaps the scoring.
+    })?;
+    Ok(tally.into_summaries(reader.skipped()))
+}
+
+/// Scores the file chunk by chunk and hands each scored chunk to `hand_over`, in file order. A
+/// chunk is scored on the pool while the previous one goes through `hand_over` here, so the
+/// sink's serial work (formatting, writing) overlaps the scoring.
+fn score_overlapped(
+    reader: &mut TransactionReader,
+    artifacts: &[&Artifact],
+    builders: &mut [FeatureBuilder<'_>],
+    mut hand_over: impl FnMut(Scored) -> Result<()>,
+) -> Result<()> {
     let mut pending: Option<Scored> = None;
     loop {
-        let mut chunk: Vec<Transaction> = Vec::with_capacity(CHUNK);
-        for txn in reader.by_ref() {
-            chunk.push(txn?);
-            if chunk.len() == CHUNK {
-                break;
-            }
-        }
+        let chunk = read_chunk(reader)?;
         if chunk.is_empty() && pending.is_none() {
-            break;
+            return Ok(());
         }
         let builders = &mut *builders;
         let (handed, scored) = std::thread::scope(|s| {
@@ -169,19 +136,117 @@ pub fn score_stream_models(
         handed?;
         pending = scored;
     }
-    for ((summary, artifact), scores) in summaries.iter_mut().zip(artifacts).zip(&scores) {
-        summary.skipped_rows = reader.skipped();
-        if summary.unlabeled_rows == 0 && !labels.is_empty() {
-            let threshold = artifact.threshold;
-            let (metrics, value) = rayon::join(
-                || Metrics::compute(&labels, scores, threshold),
-                || ValueMetrics::compute(&labels, scores, &amounts, &cards, &days, threshold),
-            );
-            summary.metrics = Some(metrics);
-            summary.value = Some(value);
+}
+
+/// The next [`CHUNK`] rows of `reader` (fewer at the end of the file, none after it).
+fn read_chunk(reader: &mut TransactionReader) -> Result<Vec<Transaction>> {
+    let mut chunk: Vec<Transaction> = Vec::with_capacity(CHUNK);
+    for txn in reader.by_ref() {
+        chunk.push(txn?);
+        if chunk.len() == CHUNK {
+            break;
         }
     }
-    Ok(summaries)
+    Ok(chunk)
+}
+
+/// What the summaries need of the rows decided so far: the counts per model and, of the
+/// labelled rows, a few numbers each for the metrics.
+struct Tally<'a> {
+    artifacts: &'a [&'a Artifact],
+    summaries: Vec<ScoreSummary>,
+    labelled: LabelledRows,
+    /// `scores[m]`: model `m`'s probability of each labelled row.
+    scores: Vec<Vec<f64>>,
+}
+
+/// The labelled rows' columns the metrics read. The card numbers stay in memory, never written.
+#[derive(Default)]
+struct LabelledRows {
+    labels: Vec<u8>,
+    amounts: Vec<f64>,
+    cards: Vec<u64>,
+    days: Vec<i64>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(artifacts: &'a [&'a Artifact]) -> Self {
+        let empty = ScoreSummary {
+            rows: 0,
+            skipped_rows: 0,
+            unlabeled_rows: 0,
+            predicted_frauds: 0,
+            metrics: None,
+            value: None,
+        };
+        Tally {
+            artifacts,
+            summaries: vec![empty; artifacts.len()],
+            labelled: LabelledRows::default(),
+            scores: vec![Vec::new(); artifacts.len()],
+        }
+    }
+
+    /// Decides `txn` with each model (`probability(m)` is model `m`'s) into `decisions`, and
+    /// counts it.
+    fn decide(
+        &mut self,
+        txn: &Transaction,
+        probability: impl Fn(usize) -> f64,
+        decisions: &mut Vec<Decision>,
+    ) {
+        decisions.clear();
+        if let Some(label) = txn.is_fraud {
+            let labelled = &mut self.labelled;
+            labelled.labels.push(label);
+            labelled.amounts.push(txn.amt);
+            labelled.cards.push(txn.cc_num);
+            labelled.days.push(txn.unix_time.div_euclid(86_400));
+        }
+        for (m, artifact) in self.artifacts.iter().enumerate() {
+            let probability = probability(m);
+            let decision = Decision {
+                probability,
+                fraud: probability >= artifact.threshold,
+            };
+            let summary = &mut self.summaries[m];
+            summary.rows += 1;
+            summary.predicted_frauds += u64::from(decision.fraud);
+            match txn.is_fraud {
+                Some(_) => self.scores[m].push(probability),
+                None => summary.unlabeled_rows += 1,
+            }
+            decisions.push(decision);
+        }
+    }
+
+    /// The summaries, with the metrics when every row had a label.
+    fn into_summaries(mut self, skipped_rows: u64) -> Vec<ScoreSummary> {
+        let LabelledRows {
+            labels,
+            amounts,
+            cards,
+            days,
+        } = &self.labelled;
+        let models = self
+            .summaries
+            .iter_mut()
+            .zip(self.artifacts)
+            .zip(&self.scores);
+        for ((summary, artifact), scores) in models {
+            summary.skipped_rows = skipped_rows;
+            if summary.unlabeled_rows == 0 && !labels.is_empty() {
+                let threshold = artifact.threshold;
+                let (metrics, value) = rayon::join(
+                    || Metrics::compute(labels, scores, threshold),
+                    || ValueMetrics::compute(labels, scores, amounts, cards, days, threshold),
+                );
+                summary.metrics = Some(metrics);
+                summary.value = Some(value);
+            }
+        }
+        self.summaries
+    }
 }
 
 /// A chunk of rows with the first model's features and every model's probabilities.

@@ -314,56 +314,24 @@ pub fn train(
     config: &TrainConfig,
     on_candidate: &dyn Fn(usize, usize, &ModelParams),
 ) -> Result<TrainOutcome> {
-    let n = data.n_rows();
     let started = Instant::now();
-    let Prepared {
-        n_fit,
-        card_risk,
-        fit_set,
-        valid_set,
-    } = prepare(data, config)?;
-
-    let candidates = config.candidates();
-    let mut results = Vec::new();
-    let mut best: Option<(Model, Vec<f64>, ModelParams, f64)> = None;
-    for (k, params) in candidates.iter().enumerate() {
-        on_candidate(k, candidates.len(), params);
-        let t = Instant::now();
-        let model = fit(&fit_set, params)?;
-        let scores = predict_all(&model, &valid_set);
-        let auc_pr = Curve::new(&valid_set.labels, &scores).average_precision();
-        results.push(CandidateResult {
-            params: params.clone(),
-            validation_auc_pr: auc_pr,
-            fit_seconds: t.elapsed().as_secs_f64(),
-        });
-        if best.as_ref().is_none_or(|b| auc_pr > b.3) {
-            best = Some((model, scores, params.clone(), auc_pr));
-        }
-    }
+    let prepared = prepare(data, config)?;
+    let (best, candidates) = fit_candidates(&prepared, config, on_candidate)?;
     let fit_seconds = started.elapsed().as_secs_f64();
-    let (model, scores, params, _) = best.expect("at least one candidate");
-    let labels = &valid_set.labels;
+    let Best {
+        model,
+        scores,
+        params,
+        ..
+    } = best;
+    let valid_set = &prepared.valid_set;
     let threshold = config
         .threshold_rule
-        .choose(labels, &scores, valid_set.column(0));
-    let validation = Metrics::compute(labels, &scores, threshold);
-    let valid_inputs = &data.inputs[n_fit..];
-    let validation_value = ValueMetrics::compute(
-        labels,
-        &scores,
-        valid_set.column(0),
-        &valid_inputs.iter().map(|i| i.card).collect::<Vec<_>>(),
-        &valid_inputs
-            .iter()
-            .map(|i| i.event.unix_time.div_euclid(crate::time::DAY))
-            .collect::<Vec<_>>(),
-        threshold,
-    );
-    let time = |i: usize| data.inputs[i].event.unix_time;
-
+        .choose(&valid_set.labels, &scores, valid_set.column(0));
+    let (validation, validation_value) = validation_metrics(data, &prepared, &scores, threshold);
+    let training = training_summary(data, &prepared);
     let artifact = Artifact {
-        model_version: model_version_of(&card_risk, &model),
+        model_version: model_version_of(&prepared.card_risk, &model),
         created_at: crate::time::now_rfc3339(),
         feature_set_version: FEATURE_SET_VERSION,
         feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
@@ -372,33 +340,107 @@ pub fn train(
         threshold_rule: config.threshold_rule,
         validation,
         validation_value,
-        reference: reference_stats(&valid_set),
+        reference: reference_stats(valid_set),
         params,
         card_risk_params: config.card_risk.clone(),
-        training: TrainingSummary {
-            data_source: Path::new(&data.source_name).file_name().map_or_else(
-                || data.source_name.clone(),
-                |f| f.to_string_lossy().into_owned(),
-            ),
-            rows: n as u64,
-            frauds: data.frauds() as u64,
-            fit_rows: n_fit as u64,
-            fit_sample_rows: fit_set.n_rows() as u64,
-            validation_rows: (n - n_fit) as u64,
-            skipped_rows: data.skipped_rows,
-            first_unix_time: time(0),
-            validation_start_unix_time: time(n_fit),
-            last_unix_time: time(n - 1),
-        },
+        training,
         crate_version: env!("CARGO_PKG_VERSION").to_owned(),
-        card_risk,
+        card_risk: prepared.card_risk,
         model,
     };
     Ok(TrainOutcome {
         artifact,
-        candidates: results,
+        candidates,
         fit_seconds,
     })
+}
+
+/// The candidate with the best validation AUC-PR so far, with its validation scores.
+struct Best {
+    model: Model,
+    scores: Vec<f64>,
+    params: ModelParams,
+    auc_pr: f64,
+}
+
+/// Fits every candidate of `config` on the fit rows and scores it on the validation slice:
+/// the best (the first of equals) and how each did.
+fn fit_candidates(
+    prepared: &Prepared,
+    config: &TrainConfig,
+    on_candidate: &dyn Fn(usize, usize, &ModelParams),
+) -> Result<(Best, Vec<CandidateResult>)> {
+    let candidates = config.candidates();
+    let mut results = Vec::new();
+    let mut best: Option<Best> = None;
+    for (k, params) in candidates.iter().enumerate() {
+        on_candidate(k, candidates.len(), params);
+        let t = Instant::now();
+        let model = fit(&prepared.fit_set, params)?;
+        let scores = predict_all(&model, &prepared.valid_set);
+        let auc_pr = Curve::new(&prepared.valid_set.labels, &scores).average_precision();
+        results.push(CandidateResult {
+            params: params.clone(),
+            validation_auc_pr: auc_pr,
+            fit_seconds: t.elapsed().as_secs_f64(),
+        });
+        if best.as_ref().is_none_or(|b| auc_pr > b.auc_pr) {
+            best = Some(Best {
+                model,
+                scores,
+                params: params.clone(),
+                auc_pr,
+            });
+        }
+    }
+    Ok((best.expect("at least one candidate"), results))
+}
+
+/// The chosen model's metrics on the validation slice at `threshold`, and the same in dollars
+/// and cards (the slice's rows are the last `n - n_fit` of `data`).
+fn validation_metrics(
+    data: &TrainingData,
+    prepared: &Prepared,
+    scores: &[f64],
+    threshold: f64,
+) -> (Metrics, ValueMetrics) {
+    let valid_set = &prepared.valid_set;
+    let labels = &valid_set.labels;
+    let metrics = Metrics::compute(labels, scores, threshold);
+    let valid_inputs = &data.inputs[prepared.n_fit..];
+    let value = ValueMetrics::compute(
+        labels,
+        scores,
+        valid_set.column(0),
+        &valid_inputs.iter().map(|i| i.card).collect::<Vec<_>>(),
+        &valid_inputs
+            .iter()
+            .map(|i| i.event.unix_time.div_euclid(crate::time::DAY))
+            .collect::<Vec<_>>(),
+        threshold,
+    );
+    (metrics, value)
+}
+
+/// What the model was trained on: the file, the rows of each slice and their time span.
+fn training_summary(data: &TrainingData, prepared: &Prepared) -> TrainingSummary {
+    let (n, n_fit) = (data.n_rows(), prepared.n_fit);
+    let time = |i: usize| data.inputs[i].event.unix_time;
+    TrainingSummary {
+        data_source: Path::new(&data.source_name).file_name().map_or_else(
+            || data.source_name.clone(),
+            |f| f.to_string_lossy().into_owned(),
+        ),
+        rows: n as u64,
+        frauds: data.frauds() as u64,
+        fit_rows: n_fit as u64,
+        fit_sample_rows: prepared.fit_set.n_rows() as u64,
+        validation_rows: (n - n_fit) as u64,
+        skipped_rows: data.skipped_rows,
+        first_unix_time: time(0),
+        validation_start_unix_time: time(n_fit),
+        last_unix_time: time(n - 1),
+    }
 }
 
 /// The first stage and the feature rows the final model is fitted and validated on.

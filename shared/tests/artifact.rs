@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use fraud_core::artifact::{Artifact, FORMAT_VERSION};
-use fraud_core::model::GbdtParams;
+use fraud_core::model::{GbdtParams, InvalidModel};
 use fraud_core::train::{TrainConfig, load_training_data, train};
 use fraud_core::{CoreError, ReadMode};
 
@@ -146,4 +146,31 @@ fn a_model_for_another_feature_set_is_refused() {
     b.feature_set_version += 1;
     let message = load_err(&b.to_bytes().unwrap()).to_string();
     assert!(message.contains("feature set version"), "{message}");
+}
+
+#[test]
+fn a_model_with_unsound_trees_is_refused_with_the_tree_at_fault() {
+    let mut a = trained();
+    a.card_risk.halves[1].trees.depths[0] += 1;
+    let err = load_err(&a.to_bytes().unwrap());
+    let CoreError::InvalidModel {
+        source_name,
+        source,
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(source_name, "model.bin");
+    assert!(
+        matches!(source, InvalidModel::FirstStage { half: 1, source } if matches!(**source, InvalidModel::DepthMismatch { tree: 0, .. })),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("model.bin: model payload cannot be decoded: first-stage model 1: tree 0: recorded depth"),
+        "{err}"
+    );
+    // The causes stay reachable for callers that walk the chain.
+    let cause = std::error::Error::source(&err).and_then(std::error::Error::source);
+    assert!(cause.is_some_and(|c| c.to_string().starts_with("tree 0: recorded depth")));
 }

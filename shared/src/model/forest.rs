@@ -14,7 +14,7 @@ use smartcore::ensemble::random_forest_classifier::{
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::trees::{SplitNode, TreeEnsemble};
-use super::{Classifier, Dataset, invalid, undersample};
+use super::{Classifier, Dataset, check_legit_sample_rate, invalid, undersample, unusable_fit};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
@@ -58,14 +58,7 @@ impl ForestParams {
         if !(1..=64).contains(&self.max_depth) {
             return invalid("max_depth", self.max_depth, "must be 1 to 64");
         }
-        if !(self.legit_sample_rate > 0.0 && self.legit_sample_rate <= 1.0) {
-            return invalid(
-                "legit_sample_rate",
-                self.legit_sample_rate,
-                "must be in (0, 1]",
-            );
-        }
-        Ok(())
+        check_legit_sample_rate(self.legit_sample_rate)
     }
 }
 
@@ -175,7 +168,7 @@ fn split_nodes(forest: &Forest) -> Result<Vec<Vec<SplitNode>>> {
 fn flatten(forest: &Forest) -> Result<TreeEnsemble> {
     let mut ensemble = TreeEnsemble::default();
     for tree in split_nodes(forest)? {
-        ensemble.push_tree(&tree).map_err(failed)?;
+        ensemble.push_tree(&tree).map_err(unusable_fit("forest"))?;
     }
     Ok(ensemble)
 }
@@ -225,7 +218,7 @@ impl Classifier for ForestModel {
         let mut trees = TreeEnsemble::default();
         for part in fitted {
             for tree in part? {
-                trees.push_tree(&tree).map_err(failed)?;
+                trees.push_tree(&tree).map_err(unusable_fit("forest"))?;
             }
         }
         Ok(ForestModel {

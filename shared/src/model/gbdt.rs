@@ -10,7 +10,9 @@ use forust_ml::objective::ObjectiveType;
 use serde::{Deserialize, Serialize};
 
 use super::trees::{SplitNode, TreeEnsemble};
-use super::{Classifier, Dataset, invalid, sigmoid, undersample};
+use super::{
+    Classifier, Dataset, check_legit_sample_rate, invalid, sigmoid, undersample, unusable_fit,
+};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
@@ -80,13 +82,7 @@ impl GbdtParams {
         if !(self.fraud_weight.is_finite() && self.fraud_weight >= 1.0) {
             return invalid("fraud_weight", self.fraud_weight, "must be >= 1");
         }
-        if !(self.legit_sample_rate > 0.0 && self.legit_sample_rate <= 1.0) {
-            return invalid(
-                "legit_sample_rate",
-                self.legit_sample_rate,
-                "must be in (0, 1]",
-            );
-        }
+        check_legit_sample_rate(self.legit_sample_rate)?;
         if !(16..=1024).contains(&self.nbins) {
             return invalid("nbins", self.nbins, "must be 16 to 1024");
         }
@@ -181,12 +177,7 @@ impl GbdtModel {
                     value: f64::from(n.weight_value),
                 })
                 .collect();
-            trees
-                .push_tree(&nodes)
-                .map_err(|reason| CoreError::Training {
-                    model: "gbdt",
-                    reason,
-                })?;
+            trees.push_tree(&nodes).map_err(unusable_fit("gbdt"))?;
         }
         Ok(GbdtModel {
             trees,

@@ -11,7 +11,10 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::logistic_regression::{LogisticRegression, LogisticRegressionParameters};
 
-use super::{Classifier, Dataset, invalid, sigmoid, undersample};
+use super::{
+    Classifier, Dataset, InvalidModel, check_legit_sample_rate, invalid, sigmoid, undersample,
+    unusable_fit,
+};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
@@ -42,14 +45,7 @@ impl LogisticParams {
                 "must be > 0 (alpha 0 gives NaN coefficients on this data)",
             );
         }
-        if !(self.legit_sample_rate > 0.0 && self.legit_sample_rate <= 1.0) {
-            return invalid(
-                "legit_sample_rate",
-                self.legit_sample_rate,
-                "must be in (0, 1]",
-            );
-        }
-        Ok(())
+        check_legit_sample_rate(self.legit_sample_rate)
     }
 }
 
@@ -76,18 +72,19 @@ impl LogisticModel {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), InvalidModel> {
         let lengths = [self.means.len(), self.scales.len(), self.weights.len()];
         if lengths != [N_FEATURES; 3] {
-            return Err(format!(
-                "linear model has {lengths:?} coefficients, expected {N_FEATURES}"
-            ));
+            return Err(InvalidModel::CoefficientCount {
+                lengths,
+                expected: N_FEATURES,
+            });
         }
         let all = self.means.iter().chain(&self.scales).chain(&self.weights);
         if !all.chain([&self.intercept]).all(|v| v.is_finite())
             || self.scales.iter().any(|&s| s <= 0.0)
         {
-            return Err("linear model has non-finite coefficients or a zero scale".into());
+            return Err(InvalidModel::NonFiniteCoefficients);
         }
         Ok(())
     }
@@ -147,7 +144,7 @@ impl Classifier for LogisticModel {
             .map(|f| *lr.coefficients().get((0, f)))
             .collect();
         model.intercept = *lr.intercept().get((0, 0)) + params.legit_sample_rate.ln();
-        model.validate().map_err(failed)?;
+        model.validate().map_err(unusable_fit("logistic"))?;
         Ok(model)
     }
 

@@ -5,6 +5,7 @@
 
 mod forest;
 mod gbdt;
+mod invalid;
 mod logistic;
 mod risk;
 pub mod trees;
@@ -13,10 +14,11 @@ use serde::{Deserialize, Serialize};
 
 pub use forest::{ForestModel, ForestParams};
 pub use gbdt::{GbdtModel, GbdtParams};
+pub use invalid::InvalidModel;
 pub use logistic::{LogisticModel, LogisticParams};
 pub use risk::CardRiskModel;
 
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::features::{FeatureVector, N_FEATURES};
 
 /// A column-major feature matrix with labels: the training form of a data set.
@@ -194,7 +196,7 @@ impl Model {
     }
 
     /// Structural checks after loading, so a damaged model fails at load, not while scoring.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidModel> {
         match self {
             Model::Gbdt(m) => m.trees.validate(N_FEATURES),
             Model::Forest(m) => m.trees.validate(N_FEATURES),
@@ -209,11 +211,24 @@ pub(crate) fn invalid<T>(
     value: impl std::fmt::Display,
     reason: &str,
 ) -> Result<T> {
-    Err(crate::error::CoreError::InvalidParameter {
+    Err(CoreError::InvalidParameter {
         name,
         value: value.to_string(),
         reason: reason.into(),
     })
+}
+
+/// Every model samples its legitimate rows at a share in (0, 1], checked the same way.
+pub(crate) fn check_legit_sample_rate(rate: f64) -> Result<()> {
+    if !(rate > 0.0 && rate <= 1.0) {
+        return invalid("legit_sample_rate", rate, "must be in (0, 1]");
+    }
+    Ok(())
+}
+
+/// The error for a fitted `model` that the scoring layout refuses, named by its kind.
+pub(crate) fn unusable_fit(model: &'static str) -> impl Fn(InvalidModel) -> CoreError {
+    move |source| CoreError::InvalidFit { model, source }
 }
 
 pub(crate) fn sigmoid(x: f64) -> f64 {

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Classifier, Dataset, GbdtModel, GbdtParams};
+use super::{Classifier, Dataset, GbdtModel, GbdtParams, InvalidModel};
 use crate::error::Result;
 use crate::features::{CardRisk, FIRST_STAGE_FEATURES, FeatureVector, RISK_SCALE, card_half};
 
@@ -55,17 +55,20 @@ impl CardRiskModel {
     }
 
     /// Structural checks after loading: the trees are sound and read only first-stage features.
-    pub fn validate(&self) -> Result<(), String> {
-        for (h, model) in self.halves.iter().enumerate() {
+    pub fn validate(&self) -> Result<(), InvalidModel> {
+        for (half, model) in self.halves.iter().enumerate() {
             model
                 .trees
                 .validate(FIRST_STAGE_FEATURES)
-                .map_err(|e| format!("first-stage model {h}: {e}"))?;
+                .map_err(|source| InvalidModel::FirstStage {
+                    half,
+                    source: Box::new(source),
+                })?;
             if !model.offset.is_finite() {
-                return Err(format!(
-                    "first-stage model {h}: offset {} is not finite",
-                    model.offset
-                ));
+                return Err(InvalidModel::FirstStageOffset {
+                    half,
+                    offset: model.offset,
+                });
             }
         }
         Ok(())

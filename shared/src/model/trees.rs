@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::InvalidModel;
+
 /// A node as a training library describes it, before our layout.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SplitNode {
@@ -61,25 +63,25 @@ pub struct TreeEnsemble {
 impl TreeEnsemble {
     /// Appends one tree given as nodes indexed from 0 (its root), laid out breadth first so
     /// siblings sit side by side.
-    pub fn push_tree(&mut self, tree: &[SplitNode]) -> Result<(), String> {
+    pub fn push_tree(&mut self, tree: &[SplitNode]) -> Result<(), InvalidModel> {
         let base = self.nodes.len();
         // (old index, depth) in breadth-first order.
         let mut order = vec![(0usize, 0u8)];
         let mut k = 0;
         while k < order.len() {
             let (old, depth) = order[k];
-            let node = tree.get(old).ok_or("child index out of range")?;
+            let node = tree.get(old).ok_or(InvalidModel::ChildOutOfRange)?;
             if node.feature.is_some() {
                 if node.missing != node.left && node.missing != node.right {
-                    return Err("a separate missing branch is not supported".into());
+                    return Err(InvalidModel::SeparateMissingBranch);
                 }
-                let depth = depth.checked_add(1).ok_or("the tree is deeper than 255")?;
+                let depth = depth.checked_add(1).ok_or(InvalidModel::TooDeep)?;
                 order.push((node.left as usize, depth));
                 order.push((node.right as usize, depth));
             }
             k += 1;
             if order.len() > tree.len() {
-                return Err("the tree has a cycle or a shared child".into());
+                return Err(InvalidModel::CycleOrSharedChild);
             }
         }
         let mut children = 0;
@@ -248,31 +250,32 @@ impl TreeEnsemble {
 
     /// Checks the structure so a corrupted or hand-made model cannot index out of bounds, loop,
     /// or stop a walk early.
-    pub fn validate(&self, n_features: usize) -> Result<(), String> {
+    pub fn validate(&self, n_features: usize) -> Result<(), InvalidModel> {
         if n_features > MAX_FEATURES {
-            return Err(format!(
-                "{n_features} features, more than the {MAX_FEATURES} supported"
-            ));
+            return Err(InvalidModel::TooManyFeatures { n_features });
         }
         let n = self.nodes.len();
         if self.values.len() != n || self.depths.len() != self.roots.len() {
-            return Err("node values or tree depths do not match the nodes".into());
+            return Err(InvalidModel::LengthMismatch);
         }
         for (i, node) in self.nodes.iter().enumerate() {
             if !self.values[i].is_finite() {
-                return Err(format!("node {i}: value {} is not finite", self.values[i]));
+                return Err(InvalidModel::NonFiniteValue {
+                    node: i,
+                    value: self.values[i],
+                });
             }
             if usize::from(node.feature) >= n_features {
-                return Err(format!("node {i}: feature {} out of range", node.feature));
+                return Err(InvalidModel::FeatureOutOfRange {
+                    node: i,
+                    feature: node.feature,
+                });
             }
             let left = node.left as usize;
             let leaf = left == i && node.threshold.is_nan() && !node.missing_right;
             // Children come after their parent, so every walk ends.
             if !leaf && (left <= i || left + 1 >= n) {
-                return Err(format!(
-                    "node {i}: children {left}, {} are not later nodes",
-                    left + 1
-                ));
+                return Err(InvalidModel::ChildrenNotLater { node: i, left });
             }
         }
         for (t, (&root, &depth)) in self.roots.iter().zip(&self.depths).enumerate() {
@@ -280,7 +283,7 @@ impl TreeEnsemble {
             let mut stack = vec![(root as usize, 0u32)];
             while let Some((k, d)) = stack.pop() {
                 if k >= n {
-                    return Err(format!("tree {t}: node {k} out of range"));
+                    return Err(InvalidModel::NodeOutOfRange { tree: t, node: k });
                 }
                 if self.is_leaf(k) {
                     deepest = deepest.max(d);
@@ -290,9 +293,11 @@ impl TreeEnsemble {
                 }
             }
             if deepest != u32::from(depth) {
-                return Err(format!(
-                    "tree {t}: recorded depth {depth}, actual {deepest}"
-                ));
+                return Err(InvalidModel::DepthMismatch {
+                    tree: t,
+                    recorded: depth,
+                    actual: deepest,
+                });
             }
         }
         Ok(())
@@ -423,21 +428,46 @@ mod tests {
 
     #[test]
     fn damaged_structures_are_refused() {
+        let err = ensemble().validate(MAX_FEATURES + 1).unwrap_err();
+        assert_eq!(err.to_string(), "65 features, more than the 64 supported");
         let mut e = ensemble();
         e.depths[0] = 1;
-        assert!(e.validate(2).unwrap_err().contains("depth"));
+        assert_eq!(
+            e.validate(2),
+            Err(InvalidModel::DepthMismatch {
+                tree: 0,
+                recorded: 1,
+                actual: 2
+            })
+        );
         let mut e = ensemble();
         e.nodes[1].left = 0;
-        assert!(e.validate(2).is_err());
+        let err = e.validate(2).unwrap_err();
+        assert_eq!(err, InvalidModel::ChildrenNotLater { node: 1, left: 0 });
+        assert_eq!(err.to_string(), "node 1: children 0, 1 are not later nodes");
         let mut e = ensemble();
         e.nodes[0].feature = 7;
-        assert!(e.validate(2).unwrap_err().contains("feature 7"));
+        let err = e.validate(2).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidModel::FeatureOutOfRange {
+                node: 0,
+                feature: 7
+            }
+        );
+        assert_eq!(err.to_string(), "node 0: feature 7 out of range");
         let mut e = ensemble();
         e.values.pop();
-        assert!(e.validate(2).is_err());
+        assert_eq!(e.validate(2), Err(InvalidModel::LengthMismatch));
         let bad = [split(0, 1.0, 1, 2, 5, 0.0), leaf(0.0), leaf(1.0)];
-        assert!(TreeEnsemble::default().push_tree(&bad).is_err());
+        assert_eq!(
+            TreeEnsemble::default().push_tree(&bad),
+            Err(InvalidModel::SeparateMissingBranch)
+        );
         let cycle = [split(0, 1.0, 0, 0, 0, 0.0)];
-        assert!(TreeEnsemble::default().push_tree(&cycle).is_err());
+        assert_eq!(
+            TreeEnsemble::default().push_tree(&cycle),
+            Err(InvalidModel::CycleOrSharedChild)
+        );
     }
 }
