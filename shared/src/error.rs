@@ -4,6 +4,15 @@
 use crate::model::InvalidModel;
 use crate::schema::FieldError;
 
+/// A name that is not one of the choices (a model kind, a threshold rule), with the valid ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{value}` (valid: {valid})")]
+pub struct UnknownName {
+    pub what: &'static str,
+    pub value: String,
+    pub valid: &'static str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("{source_name}: {error}")]

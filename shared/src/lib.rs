@@ -21,7 +21,7 @@ pub mod time;
 pub mod train;
 
 pub use artifact::Artifact;
-pub use error::{CoreError, Result};
+pub use error::{CoreError, Result, UnknownName};
 pub use features::{FEATURE_NAMES, FeatureBuilder, FeatureInput, FeatureVector, N_FEATURES};
 pub use model::{Model, ModelKind};
 pub use reader::{ReadMode, TransactionReader};

@@ -334,15 +334,17 @@ impl ThresholdRule {
 }
 
 impl std::str::FromStr for ThresholdRule {
-    type Err = String;
+    type Err = crate::error::UnknownName;
 
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         match s {
             "dollar_cost" | "dollar-cost" => Ok(ThresholdRule::DollarCost),
             "f1" => Ok(ThresholdRule::F1),
-            other => Err(format!(
-                "unknown threshold rule {other:?} (valid: dollar_cost, f1)"
-            )),
+            other => Err(crate::error::UnknownName {
+                what: "threshold rule",
+                value: other.to_owned(),
+                valid: "dollar_cost, f1",
+            }),
         }
     }
 }

@@ -141,7 +141,7 @@ fn config(request: &DirectRequest) -> Result<TrainConfig, TrainError> {
         .as_deref()
         .unwrap_or("gbdt")
         .parse()
-        .map_err(bad)?;
+        .map_err(|e: fraud_core::UnknownName| bad(e.to_string()))?;
     let mut config = TrainConfig {
         model,
         grid: request.grid,

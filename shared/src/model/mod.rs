@@ -127,15 +127,17 @@ impl ModelKind {
 }
 
 impl std::str::FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::error::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "gbdt" => Ok(ModelKind::Gbdt),
             "forest" => Ok(ModelKind::Forest),
             "logistic" => Ok(ModelKind::Logistic),
-            other => Err(format!(
-                "unknown model `{other}` (expected gbdt, forest or logistic)"
-            )),
+            other => Err(crate::error::UnknownName {
+                what: "model",
+                value: other.to_owned(),
+                valid: "gbdt, forest, logistic",
+            }),
         }
     }
 }
