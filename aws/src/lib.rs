@@ -298,7 +298,10 @@ impl DecisionLog for DynamoDecisionLog {
             .item("at", AttributeValue::S(r.at))
             .item("card", AttributeValue::S(r.card.as_str().to_owned()))
             .item("probability", AttributeValue::N(r.probability.to_string()))
-            .item("decision", AttributeValue::S(r.decision))
+            .item(
+                "decision",
+                AttributeValue::S(r.decision.as_str().to_owned()),
+            )
             .item("model_version", AttributeValue::S(r.model_version))
             .item("latency_us", AttributeValue::N(r.latency_us.to_string()))
             .item(

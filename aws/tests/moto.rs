@@ -114,7 +114,7 @@ async fn decisions_are_written_with_a_ttl() {
             .unwrap()
             .key(4_000_000_000_000_004),
         probability: 0.25,
-        decision: "approve".into(),
+        decision: fraud_core::ports::Decision::Approve,
         model_version: "gbdt-x".into(),
         latency_us: 120,
         card_history_used: true,

@@ -117,7 +117,7 @@ fn json_lines_log_appends_one_record_per_line() {
             trans_num: format!("t{i}"),
             card: hasher().key(1234567890123),
             probability: 0.5,
-            decision: "approve".into(),
+            decision: fraud_core::ports::Decision::Approve,
             model_version: "gbdt-x".into(),
             latency_us: 10,
             card_history_used: true,

@@ -11,12 +11,12 @@ use fraud_embedded::{JsonLinesLog, MemoryCardStore};
 use crate::config::{Config, Stores};
 use crate::error::StartupError;
 use crate::model::load_model_at;
-use crate::service::MetricsSink;
+use crate::service::DecisionSink;
 use crate::{ScoreService, router};
 
-/// Loads the model once and builds the stores `config` names, the service telling `metrics` of
+/// Loads the model once and builds the stores `config` names, the service telling `sink` of
 /// every decision; any failure stops start-up.
-pub async fn build(config: &Config, metrics: Option<MetricsSink>) -> Result<Router, StartupError> {
+pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router, StartupError> {
     // The SDK is set up only when used: locally it would probe the network for a region.
     let model = load_model_at(&config.model).await?;
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
@@ -31,7 +31,7 @@ pub async fn build(config: &Config, metrics: Option<MetricsSink>) -> Result<Rout
             let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
             router(Arc::new(
                 ScoreService::new(model, cards, log, hasher, config.store_budget)
-                    .with_metrics(metrics),
+                    .with_decision_sink(sink),
             ))
         }
         Stores::Embedded { decision_log } => {
@@ -44,7 +44,7 @@ pub async fn build(config: &Config, metrics: Option<MetricsSink>) -> Result<Rout
                     hasher,
                     config.store_budget,
                 )
-                .with_metrics(metrics),
+                .with_decision_sink(sink),
             ))
         }
     })

@@ -36,7 +36,7 @@ pub struct Config {
     pub store_budget: Duration,
     /// CloudWatch EMF metric lines on stdout: `EMIT_METRICS=true|false`, on by default under
     /// Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), off elsewhere.
-    pub emit_metrics: bool,
+    pub emit_emf: bool,
 }
 
 /// Default card-state time budget.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use fraud_core::card_key::CardHasher;
 use fraud_core::features::{CardState, FeatureVector, assemble, observe};
+pub use fraud_core::ports::Decision;
 use fraud_core::ports::{CardStore, DecisionLog, DecisionRecord};
 use fraud_core::{FEATURE_NAMES, FeatureInput, Transaction};
 use serde::{Deserialize, Serialize};
@@ -15,13 +16,6 @@ use crate::model::LoadedModel;
 
 /// How many reasons a decision carries.
 pub const REASONS: usize = 3;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Approve,
-    Deny,
-}
 
 /// A feature that pushed the score toward fraud.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,7 +43,7 @@ pub struct Prediction {
 
 /// Told of every decision with its latency in microseconds (the score Lambda writes CloudWatch
 /// EMF lines from it; tests collect them).
-pub type MetricsSink = Arc<dyn Fn(&Prediction, u64) + Send + Sync>;
+pub type DecisionSink = Arc<dyn Fn(&Prediction, u64) + Send + Sync>;
 
 /// The scoring service: a loaded model and the two ports.
 pub struct ScoreService<C, L> {
@@ -58,7 +52,7 @@ pub struct ScoreService<C, L> {
     log: L,
     hasher: CardHasher,
     store_budget: Duration,
-    metrics: Option<MetricsSink>,
+    decision_sink: Option<DecisionSink>,
 }
 
 impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
@@ -75,13 +69,13 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             log,
             hasher,
             store_budget,
-            metrics: None,
+            decision_sink: None,
         }
     }
 
     /// Tells `sink` of every decision, when there is one.
-    pub fn with_metrics(mut self, sink: Option<MetricsSink>) -> Self {
-        self.metrics = sink;
+    pub fn with_decision_sink(mut self, sink: Option<DecisionSink>) -> Self {
+        self.decision_sink = sink;
         self
     }
 
@@ -185,17 +179,12 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             trans_num: txn.trans_num.clone(),
             card,
             probability: prediction.fraud_probability,
-            decision: if prediction.prediction == 1 {
-                "deny"
-            } else {
-                "approve"
-            }
-            .to_owned(),
+            decision: prediction.decision,
             model_version: prediction.model_version.clone(),
             latency_us: started.elapsed().as_micros() as u64,
             card_history_used: prediction.card_history_used,
         };
-        if let Some(sink) = &self.metrics {
+        if let Some(sink) = &self.decision_sink {
             sink(&prediction, record.latency_us);
         }
         let append = self.log.append(record);

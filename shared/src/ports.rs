@@ -127,6 +127,24 @@ pub trait CardStore: Send + Sync {
     }
 }
 
+/// What the scorer answers for a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    /// `approve` or `deny`, as in the API and the decision log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
 /// One scoring decision, as appended to the decision log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
@@ -135,7 +153,7 @@ pub struct DecisionRecord {
     pub trans_num: String,
     pub card: CardKey,
     pub probability: f64,
-    pub decision: String,
+    pub decision: Decision,
     pub model_version: String,
     pub latency_us: u64,
     pub card_history_used: bool,

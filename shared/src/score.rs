@@ -18,9 +18,9 @@ use crate::schema::Transaction;
 
 const CHUNK: usize = 32_768;
 
-/// One scored transaction.
+/// One transaction's score: the model's probability and whether it reaches the threshold.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub struct RowScore {
     pub probability: f64,
     /// `probability >= threshold`.
     pub fraud: bool,
@@ -68,7 +68,7 @@ pub fn score_stream(
     reader: &mut TransactionReader,
     artifact: &Artifact,
     builder: &mut FeatureBuilder<'_>,
-    sink: &mut dyn FnMut(&Transaction, &Decision) -> Result<()>,
+    sink: &mut dyn FnMut(&Transaction, &RowScore) -> Result<()>,
 ) -> Result<ScoreSummary> {
     let builders = std::slice::from_mut(builder);
     let mut summaries = score_stream_models(reader, &[artifact], builders, &mut |txn, _, d| {
@@ -79,7 +79,7 @@ pub fn score_stream(
 
 /// Receives each scored row of [`score_stream_models`]: the row, its features (for the first
 /// model), one decision per model.
-pub type ModelsSink<'a> = dyn FnMut(&Transaction, &FeatureVector, &[Decision]) -> Result<()> + 'a;
+pub type ModelsSink<'a> = dyn FnMut(&Transaction, &FeatureVector, &[RowScore]) -> Result<()> + 'a;
 
 /// Scores every row with several models in one pass over the file: `builders[m]` holds the card
 /// histories of `artifacts[m]` (see [`Artifact::feature_builder`]). The sink gets one decision
@@ -97,7 +97,7 @@ pub fn score_stream_models(
         "one card history per model"
     );
     let mut tally = Tally::new(artifacts);
-    let mut decisions: Vec<Decision> = Vec::with_capacity(artifacts.len());
+    let mut decisions: Vec<RowScore> = Vec::with_capacity(artifacts.len());
     score_overlapped(reader, artifacts, builders, |scored| {
         for (i, txn) in scored.rows.iter().enumerate() {
             tally.decide(txn, |m| scored.probabilities[m][i], &mut decisions);
@@ -193,7 +193,7 @@ impl<'a> Tally<'a> {
         &mut self,
         txn: &Transaction,
         probability: impl Fn(usize) -> f64,
-        decisions: &mut Vec<Decision>,
+        decisions: &mut Vec<RowScore>,
     ) {
         decisions.clear();
         if let Some(label) = txn.is_fraud {
@@ -205,7 +205,7 @@ impl<'a> Tally<'a> {
         }
         for (m, artifact) in self.artifacts.iter().enumerate() {
             let probability = probability(m);
-            let decision = Decision {
+            let decision = RowScore {
                 probability,
                 fraud: probability >= artifact.threshold,
             };
@@ -308,7 +308,7 @@ impl<W: Write> PredictionsCsv<W> {
             .map_err(|e| CoreError::io(self.name.clone(), std::io::Error::other(e)))
     }
 
-    pub fn write(&mut self, txn: &Transaction, decision: &Decision) -> Result<()> {
+    pub fn write(&mut self, txn: &Transaction, decision: &RowScore) -> Result<()> {
         use std::fmt::Write as _;
         let mut probability = std::mem::take(&mut self.number);
         probability.clear();

@@ -8,16 +8,16 @@ pub mod settings;
 use std::sync::Arc;
 
 use fraud_service::Prediction;
-use fraud_service::service::MetricsSink;
+use fraud_service::service::DecisionSink;
 
 /// A sink that writes each decision's EMF line to `out` (stdout on Lambda).
-pub fn emf_metrics(out: impl Fn(&str) + Send + Sync + 'static) -> MetricsSink {
+pub fn emf_sink(out: impl Fn(&str) + Send + Sync + 'static) -> DecisionSink {
     Arc::new(move |p: &Prediction, latency_us: u64| out(&decision_line(p, latency_us)))
 }
 
 /// EMF lines to stdout, where the Lambda runtime hands them to CloudWatch.
-pub fn stdout_metrics() -> MetricsSink {
-    emf_metrics(|line| {
+pub fn stdout_emf_sink() -> DecisionSink {
+    emf_sink(|line| {
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     })

@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     fraud_lambda::init_tracing();
     let config = score::settings::from_env()?;
     let app =
-        fraud_service::app::build(&config, config.emit_metrics.then(score::stdout_metrics)).await?;
+        fraud_service::app::build(&config, config.emit_emf.then(score::stdout_emf_sink)).await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda_http::run(app).await
     } else {

@@ -30,14 +30,14 @@ fn read(mut vars: Vars) -> Result<Config, SettingsError> {
         |text| text.parse().ok().filter(|ms| (1..=10_000).contains(ms)),
     );
     let on_lambda = vars.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let emit_metrics = vars.flag("EMIT_METRICS", on_lambda);
+    let emit_emf = vars.flag("EMIT_METRICS", on_lambda);
     let config = (|| {
         Some(Config {
             model: model?,
             stores: stores?,
             card_hash_secret: secret?,
             store_budget: Duration::from_millis(budget?),
-            emit_metrics: emit_metrics?,
+            emit_emf: emit_emf?,
         })
     })();
     vars.finish(config)

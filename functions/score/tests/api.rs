@@ -526,7 +526,7 @@ async fn every_decision_emits_one_cloudwatch_emf_line() {
     let sink = lines.clone();
     let service = new_service(MemoryCardStore::default())
         .await
-        .with_metrics(Some(score::emf_metrics(move |line: &str| {
+        .with_decision_sink(Some(score::emf_sink(move |line: &str| {
             sink.lock().unwrap().push(line.to_owned())
         })));
     let app = router(Arc::new(service));
