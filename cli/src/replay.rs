@@ -234,7 +234,8 @@ fn errors_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.errors.csv"))
 }
 
-pub fn run(args: &ReplayArgs) -> CliResult<()> {
+/// Refuses batch sizes and worker counts the replay cannot honour, before any file is opened.
+fn check_sizes(args: &ReplayArgs) -> CliResult<()> {
     if args.batch_size == 0 || args.batch_size > MAX_BATCH {
         return Err(CliError::Usage(format!(
             "--batch-size {}: expected 1 to {MAX_BATCH}",
@@ -247,7 +248,13 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
             args.workers
         )));
     }
-    let url = args.url.trim_end_matches('/').to_owned();
+    Ok(())
+}
+
+/// The `--url` without its trailing `/`, refused unless it is an http(s) URL with a host: a
+/// typo should fail here, not as one failed request per row.
+fn predict_url(raw: &str) -> CliResult<String> {
+    let url = raw.trim_end_matches('/').to_owned();
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| CliError::Usage(format!("--url {url:?}: {e}")))?;
@@ -256,165 +263,282 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
             "--url {url:?}: expected http(s)://HOST[:PORT]/predict"
         )));
     }
+    Ok(url)
+}
+
+/// What the replay has seen so far, for the progress bar and the summary.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    scored: u64,
+    refused: u64,
+    /// Rows with no usable answer: every attempt failed, or the answer was for another row.
+    failed: u64,
+    retries: u32,
+    /// Latency of each answered attempt.
+    latencies: Vec<Duration>,
+}
+
+/// The two files a replay writes, in input order: the predictions (input columns plus the
+/// answer) and the rows that got no answer, with why.
+struct Outputs {
+    predictions_path: PathBuf,
+    predictions: csv::Writer<BufWriter<File>>,
+    /// The input columns copied to the predictions file.
+    keep: Vec<usize>,
+    errors_path: PathBuf,
+    errors: csv::Writer<File>,
+    tally: Tally,
+}
+
+impl Outputs {
+    /// Creates both files and writes their headers (the predictions file first).
+    fn create(out: &Path, header: &csv::StringRecord) -> CliResult<Self> {
+        let out_file = File::create(out).map_err(|e| CliError::output(out, e))?;
+        let mut predictions = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, out_file));
+        // A replayed replay file: drop the old answers rather than repeat the columns.
+        let keep: Vec<usize> = (0..header.len())
+            .filter(|&i| !matches!(&header[i], PREDICTION_COLUMN | PROBABILITY_COLUMN))
+            .collect();
+        let mut out_header: csv::StringRecord = keep.iter().map(|&i| &header[i]).collect();
+        out_header.push_field(PREDICTION_COLUMN);
+        out_header.push_field(PROBABILITY_COLUMN);
+        predictions
+            .write_record(&out_header)
+            .map_err(|e| CliError::from((out, e)))?;
+        let errors_path = errors_path(out);
+        let mut errors = csv::Writer::from_path(&errors_path)
+            .map_err(|e| CliError::from((errors_path.as_path(), e)))?;
+        errors
+            .write_record(["line", "trans_num", "status", "error"])
+            .map_err(|e| CliError::from((errors_path.as_path(), e)))?;
+        Ok(Outputs {
+            predictions_path: out.to_owned(),
+            predictions,
+            keep,
+            errors_path,
+            errors,
+            tally: Tally::default(),
+        })
+    }
+
+    /// Writes one finished batch, row by row, and counts what it saw.
+    fn write_batch(&mut self, batch: &[Row], ex: Exchange) -> CliResult<()> {
+        self.tally.retries += ex.retries;
+        self.tally.latencies.extend(ex.latencies);
+        for (row, outcome) in batch.iter().zip(ex.outcomes) {
+            self.write_row(row, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// A scored row goes to the predictions; any other outcome to the errors file.
+    fn write_row(&mut self, row: &Row, outcome: Outcome) -> CliResult<()> {
+        self.tally.rows += 1;
+        let (status, message) = match outcome {
+            Outcome::Scored(a) if a.trans_num == row.txn.trans_num => {
+                self.write_prediction(row, &a)?;
+                self.tally.scored += 1;
+                return Ok(());
+            }
+            Outcome::Scored(a) => (
+                String::new(),
+                format!("the answer is for trans_num {}", a.trans_num),
+            ),
+            Outcome::Refused(status, message) => {
+                self.tally.refused += 1;
+                (status.to_string(), message)
+            }
+            Outcome::Failed(why) => (String::new(), why),
+        };
+        if status.is_empty() {
+            self.tally.failed += 1;
+        }
+        self.errors
+            .write_record([
+                row.line.to_string().as_str(),
+                row.txn.trans_num.as_str(),
+                &status,
+                &message,
+            ])
+            .map_err(|e| CliError::from((self.errors_path.as_path(), e)))
+    }
+
+    /// The row's kept input fields followed by the service's answer.
+    fn write_prediction(&mut self, row: &Row, answer: &Answer) -> CliResult<()> {
+        let mut record: csv::StringRecord = self.keep.iter().map(|&i| &row.fields[i]).collect();
+        record.push_field(&answer.prediction.to_string());
+        record.push_field(&answer.fraud_probability.to_string());
+        self.predictions
+            .write_record(&record)
+            .map_err(|e| CliError::from((self.predictions_path.as_path(), e)))
+    }
+
+    /// Flushes both files (the predictions first) and hands back the counts.
+    fn finish(mut self) -> CliResult<(Tally, PathBuf)> {
+        self.predictions
+            .flush()
+            .map_err(|e| CliError::output(&self.predictions_path, e))?;
+        self.errors
+            .flush()
+            .map_err(|e| CliError::output(&self.errors_path, e))?;
+        Ok((self.tally, self.errors_path))
+    }
+}
+
+/// The next `size` rows of the file (fewer at its end, none after it); `exhausted` turns true
+/// once the reader has no more rows.
+fn next_batch(
+    reader: &mut TransactionReader,
+    size: usize,
+    exhausted: &mut bool,
+) -> CliResult<Vec<Row>> {
+    let mut batch = Vec::with_capacity(size);
+    while batch.len() < size {
+        match reader.next() {
+            Some(txn) => batch.push(Row {
+                txn: txn?,
+                line: reader.current_line(),
+                fields: reader.current_record().clone(),
+            }),
+            None => {
+                *exhausted = true;
+                break;
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// Sends every row of `reader` with `args.workers` requests in flight and writes the answers in
+/// input order as they come back.
+async fn send_all(
+    args: &ReplayArgs,
+    url: &str,
+    client: Arc<HttpsClient>,
+    reader: &mut TransactionReader,
+    outputs: &mut Outputs,
+    bar: &ProgressBar,
+) -> CliResult<()> {
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut next_seq = 0u64;
+    let mut done: BTreeMap<u64, (Vec<Row>, Exchange)> = BTreeMap::new();
+    let mut write_seq = 0u64;
+    let mut exhausted = false;
+    loop {
+        // Keep `workers` requests in flight while rows remain.
+        // Finished batches wait in `done` for the ones before them; cap both together so a
+        // slow early request cannot make memory grow with the file.
+        while !exhausted && in_flight.len() < args.workers && done.len() < args.workers * 4 {
+            let batch = next_batch(reader, args.batch_size, &mut exhausted)?;
+            if batch.is_empty() {
+                break;
+            }
+            let (client, url, seq) = (client.clone(), url.to_owned(), next_seq);
+            next_seq += 1;
+            in_flight.spawn(async move {
+                let ex = exchange(&client, &url, &batch).await;
+                (seq, batch, ex)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        let (seq, batch, ex) = joined?;
+        done.insert(seq, (batch, ex));
+        // Write every finished batch that is next in input order.
+        while let Some((batch, ex)) = done.remove(&write_seq) {
+            write_seq += 1;
+            outputs.write_batch(&batch, ex)?;
+            bar.set_position(outputs.tally.rows);
+        }
+    }
+    Ok(())
+}
+
+/// A spinner counting the rows sent, with their rate.
+fn rows_spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} rows sent ({per_sec}) {msg} [{elapsed}]")
+            .expect("valid template"),
+    );
+    bar
+}
+
+impl Tally {
+    /// The summary lines: counts and rate, client-side latency, and where the files are.
+    fn print_summary(&mut self, args: &ReplayArgs, url: &str, seconds: f64, errors_path: &Path) {
+        let Tally {
+            rows,
+            scored,
+            refused,
+            failed,
+            retries,
+            ..
+        } = *self;
+        self.latencies.sort_unstable();
+        println!(
+            "{rows} rows sent to {url} in {seconds:.1} s ({:.0} rows/s, {} per request, {} workers): {scored} scored, {refused} refused, {failed} failed after {ATTEMPTS} attempts; {retries} retries",
+            rows as f64 / seconds.max(1e-9),
+            args.batch_size,
+            args.workers
+        );
+        println!(
+            "latency seen by the client: p50 {:.2} ms, p99 {:.2} ms over {} requests",
+            percentile(&self.latencies, 0.5).as_secs_f64() * 1e3,
+            percentile(&self.latencies, 0.99).as_secs_f64() * 1e3,
+            self.latencies.len()
+        );
+        println!("predictions: {}", args.out.display());
+        if refused + failed > 0 {
+            println!("errors: {}", errors_path.display());
+        }
+    }
+
+    /// A replay that sent nothing, or got not one row scored because every request failed,
+    /// fails as a command; refused rows alone do not.
+    fn verdict(&self, data: &Path, url: &str, errors_path: &Path) -> CliResult<()> {
+        if self.rows == 0 {
+            return Err(CliError::Input(format!(
+                "{}: no transactions to send",
+                data.display()
+            )));
+        }
+        if self.failed > 0 && self.scored == 0 {
+            return Err(CliError::Remote(format!(
+                "{url}: no row was scored; see {}",
+                errors_path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: &ReplayArgs) -> CliResult<()> {
+    check_sizes(args)?;
+    let url = predict_url(&args.url)?;
     let mut reader = TransactionReader::open(&args.data, ReadMode::Strict)?;
-    let header = reader.header().clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::system("cannot start the async runtime", e))?;
     let client = Arc::new(fraud_http::https_client(64)?);
-
-    let out_file = File::create(&args.out).map_err(|e| CliError::output(&args.out, e))?;
-    let mut out = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, out_file));
-    // A replayed replay file: drop the old answers rather than repeat the columns.
-    let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| !matches!(&header[i], PREDICTION_COLUMN | PROBABILITY_COLUMN))
-        .collect();
-    let mut out_header: csv::StringRecord = keep.iter().map(|&i| &header[i]).collect();
-    out_header.push_field(PREDICTION_COLUMN);
-    out_header.push_field(PROBABILITY_COLUMN);
-    out.write_record(&out_header)
-        .map_err(|e| CliError::from((args.out.as_path(), e)))?;
-    let errors_file = errors_path(&args.out);
-    let mut errors = csv::Writer::from_path(&errors_file)
-        .map_err(|e| CliError::from((errors_file.as_path(), e)))?;
-    errors
-        .write_record(["line", "trans_num", "status", "error"])
-        .map_err(|e| CliError::from((errors_file.as_path(), e)))?;
-
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {pos} rows sent ({per_sec}) {msg} [{elapsed}]")
-            .expect("valid template"),
-    );
+    let mut outputs = Outputs::create(&args.out, reader.header())?;
+    let bar = rows_spinner();
     let started = Instant::now();
-    let (mut rows, mut scored, mut refused, mut failed, mut retries) =
-        (0u64, 0u64, 0u64, 0u64, 0u32);
-    let mut latencies: Vec<Duration> = Vec::new();
-
-    let result: CliResult<()> = runtime.block_on(async {
-        let mut in_flight = tokio::task::JoinSet::new();
-        let mut next_seq = 0u64;
-        let mut done: BTreeMap<u64, (Vec<Row>, Exchange)> = BTreeMap::new();
-        let mut write_seq = 0u64;
-        let mut exhausted = false;
-        loop {
-            // Keep `workers` requests in flight while rows remain.
-            // Finished batches wait in `done` for the ones before them; cap both together so a
-            // slow early request cannot make memory grow with the file.
-            while !exhausted && in_flight.len() < args.workers && done.len() < args.workers * 4 {
-                let mut batch = Vec::with_capacity(args.batch_size);
-                while batch.len() < args.batch_size {
-                    match reader.next() {
-                        Some(txn) => batch.push(Row {
-                            txn: txn?,
-                            line: reader.current_line(),
-                            fields: reader.current_record().clone(),
-                        }),
-                        None => {
-                            exhausted = true;
-                            break;
-                        }
-                    }
-                }
-                if batch.is_empty() {
-                    break;
-                }
-                let (client, url, seq) = (client.clone(), url.clone(), next_seq);
-                next_seq += 1;
-                in_flight.spawn(async move {
-                    let ex = exchange(&client, &url, &batch).await;
-                    (seq, batch, ex)
-                });
-            }
-            let Some(joined) = in_flight.join_next().await else {
-                break;
-            };
-            let (seq, batch, ex) = joined?;
-            done.insert(seq, (batch, ex));
-            // Write every finished batch that is next in input order.
-            while let Some((batch, ex)) = done.remove(&write_seq) {
-                write_seq += 1;
-                retries += ex.retries;
-                latencies.extend(ex.latencies);
-                for (row, outcome) in batch.iter().zip(ex.outcomes) {
-                    rows += 1;
-                    let failure = match outcome {
-                        Outcome::Scored(a) if a.trans_num == row.txn.trans_num => {
-                            let mut record: csv::StringRecord =
-                                keep.iter().map(|&i| &row.fields[i]).collect();
-                            record.push_field(&a.prediction.to_string());
-                            record.push_field(&a.fraud_probability.to_string());
-                            out.write_record(&record)
-                                .map_err(|e| CliError::from((args.out.as_path(), e)))?;
-                            scored += 1;
-                            None
-                        }
-                        Outcome::Scored(a) => Some((
-                            String::new(),
-                            format!("the answer is for trans_num {}", a.trans_num),
-                        )),
-                        Outcome::Refused(status, message) => {
-                            refused += 1;
-                            Some((status.to_string(), message))
-                        }
-                        Outcome::Failed(why) => Some((String::new(), why)),
-                    };
-                    if let Some((status, message)) = failure {
-                        if status.is_empty() {
-                            failed += 1;
-                        }
-                        errors
-                            .write_record([
-                                row.line.to_string().as_str(),
-                                row.txn.trans_num.as_str(),
-                                &status,
-                                &message,
-                            ])
-                            .map_err(|e| CliError::from((errors_file.as_path(), e)))?;
-                    }
-                }
-                bar.set_position(rows);
-            }
-        }
-        Ok(())
-    });
+    let result = runtime.block_on(send_all(
+        args,
+        &url,
+        client,
+        &mut reader,
+        &mut outputs,
+        &bar,
+    ));
     bar.finish_and_clear();
     result?;
-    out.flush().map_err(|e| CliError::output(&args.out, e))?;
-    errors
-        .flush()
-        .map_err(|e| CliError::output(&errors_file, e))?;
-    let seconds = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    println!(
-        "{rows} rows sent to {url} in {seconds:.1} s ({:.0} rows/s, {} per request, {} workers): {scored} scored, {refused} refused, {failed} failed after {ATTEMPTS} attempts; {retries} retries",
-        rows as f64 / seconds.max(1e-9),
-        args.batch_size,
-        args.workers
-    );
-    println!(
-        "latency seen by the client: p50 {:.2} ms, p99 {:.2} ms over {} requests",
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.len()
-    );
-    println!("predictions: {}", args.out.display());
-    if refused + failed > 0 {
-        println!("errors: {}", errors_file.display());
-    }
-    if rows == 0 {
-        return Err(CliError::Input(format!(
-            "{}: no transactions to send",
-            args.data.display()
-        )));
-    }
-    if failed > 0 && scored == 0 {
-        return Err(CliError::Remote(format!(
-            "{url}: no row was scored; see {}",
-            errors_file.display()
-        )));
-    }
-    Ok(())
+    let (mut tally, errors_path) = outputs.finish()?;
+    tally.print_summary(args, &url, started.elapsed().as_secs_f64(), &errors_path);
+    tally.verdict(&args.data, &url, &errors_path)
 }

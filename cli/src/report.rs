@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use fraud_core::features::NoRisk;
 use fraud_core::stats::FeatureStats;
 use fraud_core::{
-    Artifact, FEATURE_NAMES, FeatureBuilder, FeatureInput, N_FEATURES, ReadMode, TransactionReader,
+    Artifact, FEATURE_NAMES, FeatureBuilder, FeatureInput, FeatureVector, N_FEATURES, ReadMode,
+    TransactionReader,
 };
 use fraud_monitoring::report::html::render;
-use fraud_monitoring::report::{ReportCollector, ReportContext};
+use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
 
 use crate::error::{CliError, CliResult};
 use crate::progress;
@@ -90,24 +91,86 @@ fn parse_field(reader: &TransactionReader, index: usize, name: &str) -> CliResul
         })
 }
 
-pub fn run(args: &ReportArgs) -> CliResult<()> {
-    let (stats, model) = reference(&args.reference)?;
-    let mut reader = TransactionReader::open(&args.current, ReadMode::Strict)?;
-    let given = (
-        reader.column(PROBABILITY_COLUMN),
-        reader.column(PREDICTION_COLUMN),
-    );
-    let scored_here = given.0.is_none();
-    if scored_here && model.is_none() {
-        return Err(CliError::Usage(format!(
-            "{}: no `{PROBABILITY_COLUMN}` column to report on; score it with `fraud replay`, or pass the model as --reference to score it here",
-            args.current.display()
-        )));
+/// Where each row's probability and decision come from.
+enum Scoring<'a> {
+    /// The file's own columns (a replay output): the probability, and the decision column or,
+    /// without one, the model's threshold.
+    Given {
+        probability: usize,
+        decision: Option<usize>,
+        threshold: Option<f64>,
+    },
+    /// No probability column: the reference model scores each row here.
+    Here(&'a Artifact),
+}
+
+impl<'a> Scoring<'a> {
+    /// The file's columns when it has a probability, else the model; refused when it has
+    /// neither, since there would be nothing to report on.
+    fn choose(
+        reader: &TransactionReader,
+        model: Option<&'a Artifact>,
+        current: &Path,
+    ) -> CliResult<Self> {
+        match (reader.column(PROBABILITY_COLUMN), model) {
+            (Some(probability), model) => Ok(Scoring::Given {
+                probability,
+                decision: reader.column(PREDICTION_COLUMN),
+                threshold: model.map(|m| m.threshold),
+            }),
+            (None, Some(m)) => Ok(Scoring::Here(m)),
+            (None, None) => Err(CliError::Usage(format!(
+                "{}: no `{PROBABILITY_COLUMN}` column to report on; score it with `fraud replay`, or pass the model as --reference to score it here",
+                current.display()
+            ))),
+        }
     }
-    let threshold = model.as_ref().map(|m| m.threshold);
-    let bar = progress::file_bar(&args.current, "reading");
+
+    /// The current row's probability and whether it was denied.
+    fn score(
+        &self,
+        reader: &TransactionReader,
+        x: &FeatureVector,
+        current: &Path,
+    ) -> CliResult<(f64, bool)> {
+        match *self {
+            Scoring::Given {
+                probability,
+                decision,
+                threshold,
+            } => {
+                let probability = parse_field(reader, probability, PROBABILITY_COLUMN)?;
+                let denied = match (decision, threshold) {
+                    (Some(d), _) => parse_field(reader, d, PREDICTION_COLUMN)? >= 0.5,
+                    (None, Some(t)) => probability >= t,
+                    (None, None) => {
+                        return Err(CliError::Usage(format!(
+                            "{}: no `{PREDICTION_COLUMN}` column and no model to take the threshold from",
+                            current.display()
+                        )));
+                    }
+                };
+                Ok((probability, denied))
+            }
+            Scoring::Here(m) => {
+                let probability = m.model.predict_proba(x);
+                Ok((probability, probability >= m.threshold))
+            }
+        }
+    }
+}
+
+/// Reads every row of the current file into the report, with features computed as the
+/// reference model (or no model) would; refuses a file with no rows.
+fn collect(
+    reader: &mut TransactionReader,
+    scoring: &Scoring,
+    model: Option<&Artifact>,
+    current: &Path,
+) -> CliResult<ReportCollector> {
+    let bar = progress::file_bar(current, "reading");
     let counter = reader.byte_counter();
-    let mut builder = model.as_ref().map_or_else(
+    let mut builder = model.map_or_else(
         || FeatureBuilder::with_risk(&NoRisk),
         Artifact::feature_builder,
     );
@@ -117,27 +180,7 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     while let Some(txn) = reader.next() {
         let txn = txn?;
         let x = builder.next(&FeatureInput::from_transaction(&txn));
-        let (probability, denied) = match (given, &model) {
-            ((Some(p), decision), _) => {
-                let probability = parse_field(&reader, p, PROBABILITY_COLUMN)?;
-                let denied = match (decision, threshold) {
-                    (Some(d), _) => parse_field(&reader, d, PREDICTION_COLUMN)? >= 0.5,
-                    (None, Some(t)) => probability >= t,
-                    (None, None) => {
-                        return Err(CliError::Usage(format!(
-                            "{}: no `{PREDICTION_COLUMN}` column and no model to take the threshold from",
-                            args.current.display()
-                        )));
-                    }
-                };
-                (probability, denied)
-            }
-            ((None, _), Some(m)) => {
-                let probability = m.model.predict_proba(&x);
-                (probability, probability >= m.threshold)
-            }
-            ((None, _), None) => unreachable!("refused above"),
-        };
+        let (probability, denied) = scoring.score(reader, &x, current)?;
         collector.add(&txn, probability, denied, &x);
         if collector.rows().is_multiple_of(65_536) {
             bar.set_position(counter.get());
@@ -147,26 +190,28 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
     if collector.rows() == 0 {
         return Err(CliError::Input(format!(
             "{}: no transactions to report on",
-            args.current.display()
+            current.display()
         )));
     }
-    let context = ReportContext {
-        model_version: model.as_ref().map(|m| m.model_version.clone()),
-        threshold,
-        reference: args.reference.display().to_string(),
-        current: args.current.display().to_string(),
-        generated_at: fraud_core::time::now_rfc3339(),
-    };
-    let report = collector.finish(context, &stats);
-    std::fs::create_dir_all(&args.out).map_err(|e| CliError::output(&args.out, e))?;
+    Ok(collector)
+}
+
+/// Writes report.html, metrics.json and drift.json into `out`; gives the page's path.
+fn write_files(out: &Path, report: &Report) -> CliResult<PathBuf> {
+    std::fs::create_dir_all(out).map_err(|e| CliError::output(out, e))?;
     let write = |name: &str, bytes: Vec<u8>| -> CliResult<PathBuf> {
-        let path = args.out.join(name);
+        let path = out.join(name);
         std::fs::write(&path, bytes).map_err(|e| CliError::output(&path, e))?;
         Ok(path)
     };
-    let html = write("report.html", render(&report).into_bytes())?;
+    let html = write("report.html", render(report).into_bytes())?;
     write("metrics.json", to_json(&report.metrics_file()))?;
     write("drift.json", to_json(&report.drift))?;
+    Ok(html)
+}
+
+/// One line on what the report found: denials, label metrics when there are labels, drift.
+fn print_summary(report: &Report, scored_here: bool) {
     let s = &report.summary;
     println!(
         "{} rows{}: {} denied ({:.2} %){}; {} of {} features drifted{}",
@@ -189,6 +234,23 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
             format!(" ({})", report.drift.drifted.join(", "))
         }
     );
+}
+
+pub fn run(args: &ReportArgs) -> CliResult<()> {
+    let (stats, model) = reference(&args.reference)?;
+    let mut reader = TransactionReader::open(&args.current, ReadMode::Strict)?;
+    let scoring = Scoring::choose(&reader, model.as_ref(), &args.current)?;
+    let collector = collect(&mut reader, &scoring, model.as_ref(), &args.current)?;
+    let context = ReportContext {
+        model_version: model.as_ref().map(|m| m.model_version.clone()),
+        threshold: model.as_ref().map(|m| m.threshold),
+        reference: args.reference.display().to_string(),
+        current: args.current.display().to_string(),
+        generated_at: fraud_core::time::now_rfc3339(),
+    };
+    let report = collector.finish(context, &stats);
+    let html = write_files(&args.out, &report)?;
+    print_summary(&report, matches!(scoring, Scoring::Here(_)));
     println!("report: {}", html.display());
     Ok(())
 }

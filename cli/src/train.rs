@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use fraud_core::ReadMode;
 use fraud_core::artifact::ModelParams;
 use fraud_core::metrics::{ThresholdRule, format_dollars};
 use fraud_core::model::ModelKind;
-use fraud_core::train::{TrainConfig, load_training_data, train};
+use fraud_core::train::{
+    CandidateResult, TrainConfig, TrainOutcome, TrainingData, load_training_data, train,
+};
+use fraud_core::{Artifact, ReadMode};
 
 use crate::error::{CliError, CliResult};
 use crate::progress;
@@ -54,8 +56,8 @@ fn overrides(items: &[String]) -> CliResult<serde_json::Map<String, serde_json::
         .collect()
 }
 
-pub fn run(args: &TrainArgs) -> CliResult<()> {
-    let started = Instant::now();
+/// Reads the labelled file behind a progress bar and says what it held.
+fn read_data(args: &TrainArgs, started: Instant) -> CliResult<TrainingData> {
     let mode = if args.lenient {
         ReadMode::Lenient
     } else {
@@ -78,7 +80,11 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
             String::new()
         }
     );
+    Ok(data)
+}
 
+/// The training settings from the command line, `--set` overrides applied.
+fn config(args: &TrainArgs) -> CliResult<TrainConfig> {
     let mut config = TrainConfig {
         model: args.model,
         grid: args.grid,
@@ -88,8 +94,13 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     config
         .override_params(&overrides(&args.overrides)?)
         .map_err(|e| CliError::Usage(format!("--set: {e}")))?;
+    Ok(config)
+}
+
+/// Trains with a spinner per candidate, so a long grid shows which fit is running.
+fn fit(data: &TrainingData, config: &TrainConfig) -> CliResult<TrainOutcome> {
     let spinner = std::cell::RefCell::new(None::<indicatif::ProgressBar>);
-    let outcome = train(&data, &config, &|k, n, params: &ModelParams| {
+    let outcome = train(data, config, &|k, n, params: &ModelParams| {
         if let Some(bar) = spinner.borrow_mut().take() {
             bar.finish_and_clear();
         }
@@ -103,7 +114,12 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
     if let Some(bar) = spinner.borrow_mut().take() {
         bar.finish_and_clear();
     }
-    for (k, c) in outcome.candidates.iter().enumerate() {
+    Ok(outcome)
+}
+
+/// One line per candidate tried: its validation AUC-PR, fit time and hyper-parameters.
+fn print_candidates(candidates: &[CandidateResult]) {
+    for (k, c) in candidates.iter().enumerate() {
         let params: Vec<String> = c
             .params
             .pairs()
@@ -113,13 +129,16 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         println!(
             "candidate {}/{}: validation AUC-PR {:.4} in {:.1} s  [{}]",
             k + 1,
-            outcome.candidates.len(),
+            candidates.len(),
             c.validation_auc_pr,
             c.fit_seconds,
             params.join(" ")
         );
     }
-    let a = &outcome.artifact;
+}
+
+/// How the chosen model did on the validation slice, and the threshold chosen there.
+fn print_validation(a: &Artifact) {
     let v = &a.validation;
     println!(
         "fit on {} rows, validated on the last {} rows by time ({} frauds)",
@@ -141,6 +160,15 @@ pub fn run(args: &TrainArgs) -> CliResult<()> {
         a.threshold_rule.describe(),
         a.threshold
     );
+}
+
+pub fn run(args: &TrainArgs) -> CliResult<()> {
+    let started = Instant::now();
+    let data = read_data(args, started)?;
+    let outcome = fit(&data, &config(args)?)?;
+    print_candidates(&outcome.candidates);
+    let a = &outcome.artifact;
+    print_validation(a);
     a.save(&args.out)?;
     println!(
         "model {} written to {} (fitting {:.1} s, total {:.1} s)",
