@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{event_for, trained_bucket};
+use common::{event_for, redeliver_changes_nothing, trained_bucket};
 use fraud_core::ports::ExperimentTracker;
 use fraud_embedded::LocalObjectStore;
 use mlflow_logger::{Mlflow, Settings, handle};
@@ -88,17 +88,7 @@ async fn a_training_run_becomes_a_logged_run_and_a_registered_challenger_once() 
     );
 
     // The same event again: the same run and version, nothing new.
-    let again = handle(&store, &mlflow, &settings, event_for(&run_key))
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            again[0].run_id.as_str(),
-            again[0].model_version.as_deref(),
-            again[0].new
-        ),
-        (first.run_id.as_str(), Some(version.as_str()), false)
-    );
+    redeliver_changes_nothing(&store, &mlflow, &settings, &run_key, first).await;
     let search = mlflow
         .find_run(&first.experiment_id, "run_record", &record.id)
         .await

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use fraud_core::ports::ExperimentTracker;
 use fraud_embedded::LocalObjectStore;
 use fraud_testkit::{fixture_json, simulated_bucket};
+use mlflow_logger::{Logged, Settings, handle};
 
 /// A bucket with a trained model and its run record, as the train function leaves them; the
 /// run record's key.
@@ -22,4 +24,26 @@ pub fn event_for(key: &str) -> serde_json::Value {
     let mut event = fixture_json(env!("CARGO_MANIFEST_DIR"), "s3_put_run.json");
     event["Records"][0]["s3"]["object"]["key"] = key.into();
     event
+}
+
+/// Delivers the event of `run_key` again and checks that it answers `first`'s run and model
+/// version and logs nothing new.
+pub async fn redeliver_changes_nothing<T: ExperimentTracker>(
+    store: &LocalObjectStore,
+    tracker: &T,
+    settings: &Settings,
+    run_key: &str,
+    first: &Logged,
+) {
+    let again = handle(store, tracker, settings, event_for(run_key))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again[0].run_id.as_str(),
+            again[0].model_version.as_deref(),
+            again[0].new
+        ),
+        (first.run_id.as_str(), first.model_version.as_deref(), false)
+    );
 }
