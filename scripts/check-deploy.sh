@@ -24,6 +24,7 @@ step "template checks"
 cfn-lint template.yaml
 sam validate --lint --template-file template.yaml
 python3 -m json.tool infra/train-grid.asl.json > /dev/null
+.venv/bin/python tests/template/check_template.py template.yaml
 
 step "sam build -> $BUILD_DIR"
 SECONDS=0

@@ -59,6 +59,7 @@ step "template checks"
 .venv/bin/cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --template-file template.yaml
 python3 -m json.tool infra/train-grid.asl.json > /dev/null
+.venv/bin/python tests/template/check_template.py template.yaml
 
 step "moto server (S3, DynamoDB) on 127.0.0.1"
 LOGS=$(mktemp -d)

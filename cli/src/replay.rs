@@ -48,6 +48,33 @@ pub struct ReplayArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
     pub workers: usize,
+    /// File holding the service's API token, sent as `Authorization: Bearer <token>` (a `fraud
+    /// serve` reachable beyond loopback needs one); or set FRAUD_API_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
+}
+
+/// The HTTP client and the credentials every request carries.
+struct Sender {
+    client: HttpsClient,
+    /// `Bearer <token>`, when the service wants one.
+    authorization: Option<String>,
+}
+
+impl Sender {
+    fn new(token_file: Option<&Path>) -> CliResult<Sender> {
+        let token = match (token_file, std::env::var("FRAUD_API_TOKEN")) {
+            (Some(path), _) => Some(std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!("--api-token-file {}: {e}", path.display()))
+            })?),
+            (None, Ok(text)) => Some(text),
+            (None, Err(_)) => None,
+        };
+        Ok(Sender {
+            client: fraud_http::https_client(64)?,
+            authorization: token.map(|t| format!("Bearer {}", t.trim())),
+        })
+    }
 }
 
 /// The fields of a `/predict` answer the replay keeps.
@@ -91,7 +118,7 @@ struct Exchange {
 /// One POST with retries on 5xx, timeouts and connection failures. `Ok((status, body))` for an
 /// answer below 500; `Err` when every attempt failed.
 async fn post(
-    client: &HttpsClient,
+    sender: &Sender,
     url: &str,
     body: Bytes,
     latencies: &mut Vec<Duration>,
@@ -104,14 +131,18 @@ async fn post(
             // 100 ms, 200 ms, 400 ms, 800 ms, each with up to 100 % jitter.
             tokio::time::sleep(fraud_http::backoff(attempt, Duration::from_millis(100))).await;
         }
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(authorization) = &sender.authorization {
+            request = request.header("authorization", authorization);
+        }
+        let request = request
             .body(Full::new(body.clone()))
             .map_err(|e| format!("{url}: {e}"))?;
         let started = Instant::now();
-        let answer = match tokio::time::timeout(TIMEOUT, client.request(request)).await {
+        let answer = match tokio::time::timeout(TIMEOUT, sender.client.request(request)).await {
             Err(_) => {
                 last = format!("no answer within {} s", TIMEOUT.as_secs());
                 continue;
@@ -160,7 +191,7 @@ fn parse_answer(status: u16, body: &Bytes) -> Outcome {
 
 /// Sends one batch of rows (one row: `/predict`; more: `/predict/batch`, falling back to one
 /// request per row when the service refuses the batch).
-async fn exchange(client: &HttpsClient, url: &str, rows: &[Row]) -> Exchange {
+async fn exchange(sender: &Sender, url: &str, rows: &[Row]) -> Exchange {
     let mut ex = Exchange {
         outcomes: Vec::with_capacity(rows.len()),
         latencies: Vec::new(),
@@ -171,7 +202,7 @@ async fn exchange(client: &HttpsClient, url: &str, rows: &[Row]) -> Exchange {
             .expect("transactions serialize");
         let batch_url = format!("{url}/batch");
         match post(
-            client,
+            sender,
             &batch_url,
             body.into(),
             &mut ex.latencies,
@@ -208,7 +239,7 @@ async fn exchange(client: &HttpsClient, url: &str, rows: &[Row]) -> Exchange {
     }
     for row in rows {
         let body = serde_json::to_vec(&row.txn).expect("a transaction serializes");
-        let outcome = match post(client, url, body.into(), &mut ex.latencies, &mut ex.retries).await
+        let outcome = match post(sender, url, body.into(), &mut ex.latencies, &mut ex.retries).await
         {
             Ok((200, bytes)) => parse_answer(200, &bytes),
             Ok((status, bytes)) => refusal(status, &bytes),
@@ -415,7 +446,7 @@ fn next_batch(
 async fn send_all(
     args: &ReplayArgs,
     url: &str,
-    client: Arc<HttpsClient>,
+    sender: Arc<Sender>,
     reader: &mut TransactionReader,
     outputs: &mut Outputs,
     bar: &ProgressBar,
@@ -434,10 +465,10 @@ async fn send_all(
             if batch.is_empty() {
                 break;
             }
-            let (client, url, seq) = (client.clone(), url.to_owned(), next_seq);
+            let (sender, url, seq) = (sender.clone(), url.to_owned(), next_seq);
             next_seq += 1;
             in_flight.spawn(async move {
-                let ex = exchange(&client, &url, &batch).await;
+                let ex = exchange(&sender, &url, &batch).await;
                 (seq, batch, ex)
             });
         }
@@ -524,14 +555,14 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         .enable_all()
         .build()
         .map_err(|e| CliError::system("cannot start the async runtime", e))?;
-    let client = Arc::new(fraud_http::https_client(64)?);
+    let sender = Arc::new(Sender::new(args.api_token_file.as_deref())?);
     let mut outputs = Outputs::create(&args.out, reader.header())?;
     let bar = rows_spinner();
     let started = Instant::now();
     let result = runtime.block_on(send_all(
         args,
         &url,
-        client,
+        sender,
         &mut reader,
         &mut outputs,
         &bar,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{JsonLinesLog, MemoryCardStore};
+use fraud_service::auth::{ApiToken, require_token};
 use fraud_service::config::ModelLocation;
 use fraud_service::model::{LoadedModel, load_model_at};
 use fraud_service::{ScoreService, router};
@@ -22,9 +23,13 @@ pub struct ServeArgs {
     pub model: String,
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
-    /// Address to listen on.
+    /// Address to listen on. One other machines can reach (not loopback) needs an API token.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// File holding the API token that every route but GET /health then requires
+    /// (`Authorization: Bearer <token>`); or set FRAUD_API_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
     /// Card state file: loaded at start, saved every 10 s and at shutdown.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
@@ -47,6 +52,16 @@ async fn load(model: &str) -> CliResult<LoadedModel> {
     let location = ModelLocation::parse(model)
         .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
     Ok(load_model_at(&location).await?)
+}
+
+/// The API token from `file`, else from FRAUD_API_TOKEN; none when neither is given.
+fn api_token(file: Option<&std::path::Path>) -> CliResult<Option<ApiToken>> {
+    let token = match (file, std::env::var("FRAUD_API_TOKEN")) {
+        (Some(path), _) => ApiToken::from_file(path),
+        (None, Ok(text)) => ApiToken::new(&text, "FRAUD_API_TOKEN"),
+        (None, Err(_)) => return Ok(None),
+    };
+    token.map(Some).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn random_secret() -> String {
@@ -89,6 +104,16 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         (None, None) => random_secret(),
     };
     let hasher = CardHasher::new(secret.as_bytes()).map_err(|e| CliError::Usage(e.to_string()))?;
+    let address: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--host {} --port {}: {e}", args.host, args.port)))?;
+    let token = api_token(args.api_token_file.as_deref())?;
+    if token.is_none() && !address.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "--host {}: other machines could reach this server; set an API token (--api-token-file FILE or FRAUD_API_TOKEN), or bind 127.0.0.1",
+            args.host
+        )));
+    }
     let model = load(&args.model).await?;
     let cards = match &args.state {
         Some(path) => MemoryCardStore::load(path)?,
@@ -104,9 +129,6 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         hasher,
         Duration::from_millis(args.store_budget_ms),
     ));
-    let address: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .map_err(|e| CliError::Usage(format!("--host {} --port {}: {e}", args.host, args.port)))?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| CliError::system(format!("cannot listen on {address}"), e))?;
@@ -134,7 +156,11 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
             }
         })
     };
-    axum::serve(listener, router(service.clone()))
+    let app = match token {
+        Some(token) => require_token(router(service.clone()), token),
+        None => router(service.clone()),
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| CliError::system("server", e))?;

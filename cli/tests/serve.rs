@@ -47,12 +47,18 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// `fraud serve` with `args` and the extra environment `env`.
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_fraud"))
             .arg("serve")
             .args(["--port", &port.to_string()])
             .args(args)
             .env("CARD_HASH_SECRET", "serve-test-secret-0123456789")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -471,4 +477,68 @@ fn replay_names_bad_arguments_and_a_dead_server() {
     );
     let errors = std::fs::read_to_string(dir.path().join("p.errors.csv")).unwrap();
     assert!(errors.contains("5 attempts failed"), "{errors}");
+}
+
+#[test]
+fn a_host_other_machines_can_reach_needs_an_api_token() {
+    let out = fraud(&[
+        "serve",
+        "--model",
+        &model(),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--host 0.0.0.0") && stderr.contains("--api-token-file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn with_a_token_only_its_holders_are_scored_and_replay_sends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "serve-token-0123456789abcdef";
+    let log = dir.path().join("decisions.jsonl");
+    let server = Server::start_with_env(
+        &["--model", &model(), "--decision-log", log.to_str().unwrap()],
+        &[("FRAUD_API_TOKEN", token)],
+    );
+    let (status, body) = http(server.port, "POST", "/predict", &first_row()).unwrap();
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("Authorization"), "{body}");
+
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let out = dir.path().join("replayed.csv");
+    let url = format!("http://127.0.0.1:{}/predict", server.port);
+    let mut args = vec![
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "--url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "--api-token-file",
+        token_file.to_str().unwrap(),
+    ];
+    let summary = ok(&fraud(&args));
+    let rows = csv_rows(&data).len();
+    assert!(
+        summary.contains(&format!("{rows} scored, 0 refused, 0 failed")),
+        "{summary}"
+    );
+    // Without the token every row is refused (401), each named in the errors file.
+    args.truncate(args.len() - 2);
+    let summary = ok(&fraud(&args));
+    assert!(
+        summary.contains(&format!("0 scored, {rows} refused")),
+        "{summary}"
+    );
+    server.stop();
 }

@@ -23,6 +23,8 @@ pub enum ApiError {
     NotFound { method: String, path: String },
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
+    #[error("unauthorized: {reason}")]
+    Unauthorized { reason: String },
 }
 
 impl ApiError {
@@ -37,12 +39,14 @@ impl ApiError {
             }
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
         }
     }
 
     fn field(&self) -> Option<&str> {
         match self {
             ApiError::InvalidField { field, .. } => Some(field),
+            ApiError::Unauthorized { .. } => Some("Authorization"),
             _ => None,
         }
     }
@@ -61,7 +65,14 @@ impl IntoResponse for ApiError {
             error: self.to_string(),
             field: self.field(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized { .. }) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 
