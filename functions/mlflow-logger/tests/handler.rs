@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{event_for, redeliver_changes_nothing, trained_bucket};
+use common::{bad_record_is_refused, event_for, redeliver_changes_nothing, trained_bucket};
 use fraud_core::run::RunRecord;
 use fraud_embedded::{LocalObjectStore, MemoryTracker};
 use fraud_lambda::FromEnv;
@@ -83,21 +83,8 @@ async fn a_tracker_that_is_down_is_retried_and_nothing_is_lost() {
 #[tokio::test]
 async fn a_bad_record_is_refused_for_good_naming_its_key() {
     let (dir, _) = trained_bucket().await;
-    std::fs::write(dir.path().join("runs/broken.json"), b"{\"id\": 3}").unwrap();
-    let store = LocalObjectStore::new(dir.path());
     let tracker = MemoryTracker::default();
-    let err = handle(
-        &store,
-        &tracker,
-        &Settings::default(),
-        event_for("runs/broken.json"),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        !err.retryable() && err.to_string().contains("runs/broken.json"),
-        "{err}"
-    );
+    bad_record_is_refused(dir.path(), &tracker, &Settings::default()).await;
     assert_eq!(tracker.run_count(), 0);
 }
 

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{event_for, redeliver_changes_nothing, trained_bucket};
+use common::{bad_record_is_refused, event_for, redeliver_changes_nothing, trained_bucket};
 use fraud_core::ports::ExperimentTracker;
 use fraud_embedded::LocalObjectStore;
 use mlflow_logger::{Mlflow, Settings, handle};
@@ -112,17 +112,5 @@ async fn mlflow_down_is_a_retryable_error_and_a_bad_record_is_not() {
     assert!(err.retryable(), "{err}");
     assert!(err.to_string().contains("unavailable"), "{err}");
 
-    std::fs::write(dir.path().join("runs/broken.json"), b"{\"id\": 3}").unwrap();
-    let err = handle(
-        &store,
-        &mlflow(),
-        &unique_settings(),
-        event_for("runs/broken.json"),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        !err.retryable() && err.to_string().contains("runs/broken.json"),
-        "{err}"
-    );
+    bad_record_is_refused(dir.path(), &mlflow(), &unique_settings()).await;
 }

@@ -47,3 +47,21 @@ pub async fn redeliver_changes_nothing<T: ExperimentTracker>(
         (first.run_id.as_str(), first.model_version.as_deref(), false)
     );
 }
+
+/// A run record that does not parse, in the bucket at `dir`, is refused for good (not retried),
+/// naming its key.
+pub async fn bad_record_is_refused<T: ExperimentTracker>(
+    dir: &std::path::Path,
+    tracker: &T,
+    settings: &Settings,
+) {
+    std::fs::write(dir.join("runs/broken.json"), b"{\"id\": 3}").unwrap();
+    let store = LocalObjectStore::new(dir);
+    let err = handle(&store, tracker, settings, event_for("runs/broken.json"))
+        .await
+        .unwrap_err();
+    assert!(
+        !err.retryable() && err.to_string().contains("runs/broken.json"),
+        "{err}"
+    );
+}
