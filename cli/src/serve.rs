@@ -104,16 +104,7 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         (None, None) => random_secret(),
     };
     let hasher = CardHasher::new(secret.as_bytes()).map_err(|e| CliError::Usage(e.to_string()))?;
-    let address: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .map_err(|e| CliError::Usage(format!("--host {} --port {}: {e}", args.host, args.port)))?;
-    let token = api_token(args.api_token_file.as_deref())?;
-    if token.is_none() && !address.ip().is_loopback() {
-        return Err(CliError::Usage(format!(
-            "--host {}: other machines could reach this server; set an API token (--api-token-file FILE or FRAUD_API_TOKEN), or bind 127.0.0.1",
-            args.host
-        )));
-    }
+    let (address, token) = address_and_token(args)?;
     let model = load(&args.model).await?;
     let cards = match &args.state {
         Some(path) => MemoryCardStore::load(path)?,
@@ -137,25 +128,7 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         started.elapsed().as_millis()
     );
 
-    // Background upkeep: decisions reach the file every second, card state every 10 s.
-    let upkeep = {
-        let service = service.clone();
-        let state = args.state.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            for n in 1u64.. {
-                tick.tick().await;
-                if let Err(e) = service.log().flush() {
-                    eprintln!("warning: {e}");
-                }
-                if let Some(path) = state.as_deref().filter(|_| n.is_multiple_of(10))
-                    && let Err(e) = service.cards().save(path)
-                {
-                    eprintln!("warning: {e}");
-                }
-            }
-        })
-    };
+    let upkeep = spawn_upkeep(service.clone(), args.state.clone());
     let app = match token {
         Some(token) => require_token(router(service.clone()), token),
         None => router(service.clone()),
@@ -175,6 +148,42 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// Where to listen, and the API token; a host other machines can reach needs one.
+fn address_and_token(args: &ServeArgs) -> CliResult<(SocketAddr, Option<ApiToken>)> {
+    let address: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| CliError::Usage(format!("--host {} --port {}: {e}", args.host, args.port)))?;
+    let token = api_token(args.api_token_file.as_deref())?;
+    if token.is_none() && !address.ip().is_loopback() {
+        return Err(CliError::Usage(format!(
+            "--host {}: other machines could reach this server; set an API token (--api-token-file FILE or FRAUD_API_TOKEN), or bind 127.0.0.1",
+            args.host
+        )));
+    }
+    Ok((address, token))
+}
+
+/// Background upkeep: decisions reach the file every second, card state every 10 s.
+fn spawn_upkeep(
+    service: Arc<ScoreService<MemoryCardStore, JsonLinesLog>>,
+    state: Option<PathBuf>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        for n in 1u64.. {
+            tick.tick().await;
+            if let Err(e) = service.log().flush() {
+                eprintln!("warning: {e}");
+            }
+            if let Some(path) = state.as_deref().filter(|_| n.is_multiple_of(10))
+                && let Err(e) = service.cards().save(path)
+            {
+                eprintln!("warning: {e}");
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {
