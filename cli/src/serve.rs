@@ -11,7 +11,7 @@ use fraud_core::card_key::CardHasher;
 use fraud_embedded::{JsonLinesLog, MemoryCardStore};
 use fraud_service::auth::{ApiToken, require_token};
 use fraud_service::config::ModelLocation;
-use fraud_service::model::{LoadedModel, load_model_at};
+use fraud_service::model::{LazyAwsConfig, LoadedModel, load_model_at};
 use fraud_service::{ScoreService, router};
 
 use crate::error::{CliError, CliResult};
@@ -51,7 +51,7 @@ pub struct ServeArgs {
 async fn load(model: &str) -> CliResult<LoadedModel> {
     let location = ModelLocation::parse(model)
         .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
-    Ok(load_model_at(&location).await?)
+    Ok(load_model_at(&location, &LazyAwsConfig::new()).await?)
 }
 
 /// The API token from `file`, else from FRAUD_API_TOKEN; none when neither is given.

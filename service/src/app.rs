@@ -10,15 +10,15 @@ use fraud_embedded::{JsonLinesLog, MemoryCardStore};
 
 use crate::config::{Config, Stores};
 use crate::error::StartupError;
-use crate::model::load_model_at;
+use crate::model::{LazyAwsConfig, load_model_at};
 use crate::service::DecisionSink;
 use crate::{ScoreService, router};
 
 /// Loads the model once and builds the stores `config` names, the service telling `sink` of
 /// every decision; any failure stops start-up.
 pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router, StartupError> {
-    // The SDK is set up only when used: locally it would probe the network for a region.
-    let model = load_model_at(&config.model).await?;
+    let aws = LazyAwsConfig::new();
+    let model = load_model_at(&config.model, &aws).await?;
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
     let hasher = CardHasher::new(config.card_hash_secret.as_bytes())?;
     Ok(match &config.stores {
@@ -26,7 +26,7 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
             card_state_table,
             decision_log_table,
         } => {
-            let ddb = dynamodb_client(&sdk_config().await);
+            let ddb = dynamodb_client(aws.get_or_init(sdk_config).await);
             let cards = DynamoCardStore::new(ddb.clone(), card_state_table.clone());
             let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
             router(Arc::new(
