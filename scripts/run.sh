@@ -56,5 +56,5 @@ if [[ ${FRAUD_SERVE:-1} != 0 ]]; then
   echo "try:  curl -s -H 'content-type: application/json' -d @functions/score/tests/fixtures/predict_body.json http://127.0.0.1:$PORT/predict"
   CARD_HASH_SECRET=${CARD_HASH_SECRET:-local-development-secret-not-for-production} \
     exec "$FRAUD" serve --model "$OUT/model.bin" --port "$PORT" --state "$OUT/card-state.bin" \
-      --decision-log "$OUT/decisions.jsonl"
+      --decision-log "$OUT/decisions.db"
 fi

@@ -291,7 +291,8 @@ impl DecisionLog for DynamoDecisionLog {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        self.client
+        match self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("trans_num", AttributeValue::S(r.trans_num.clone()))
@@ -312,14 +313,21 @@ impl DecisionLog for DynamoDecisionLog {
                 "expires_at",
                 AttributeValue::N((now + self.retention_days * 86_400).to_string()),
             )
+            // One decision per trans_num, the first kept: a retry's append changes nothing.
+            .condition_expression("attribute_not_exists(trans_num)")
             .send()
             .await
-            .map_err(|e| {
-                failed(
-                    format!("DynamoDB table {} item {}", self.table, r.trans_num),
-                    error_chain(&e),
-                )
-            })?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(failed(
+                format!("DynamoDB table {} item {}", self.table, r.trans_num),
+                error_chain(&e),
+            )),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `fraud`: the command a person runs locally. A thin layer over `fraud-core`.
 
+mod decisions;
 mod error;
 mod eval;
 mod generate;
@@ -37,6 +38,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Serve the scoring API (POST /predict) on this machine.
     Serve(serve::ServeArgs),
+    /// Print the decision log of `fraud serve` (its database file) as JSON lines.
+    Decisions(decisions::DecisionsArgs),
     /// Post every row of a file to a deployed /predict; write the rows with the answers.
     Replay(replay::ReplayArgs),
     /// The monitoring report of a scored file: metrics, curves, metrics over time, data drift.
@@ -51,6 +54,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Decisions(args) => decisions::run(&args),
         Command::Promote(args) => promote::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Replay(args) => replay::run(&args),

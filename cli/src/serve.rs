@@ -1,6 +1,7 @@
 //! `fraud serve`: the scoring API on this machine, with the same router as the Lambda, card
-//! state in process (optionally saved to `--state` so a restart loses nothing) and decisions
-//! appended to a JSON-lines file.
+//! state in memory or in a database file (`--state`) and decisions in a database file
+//! (`--decision-log`). With files, every answer is on disk before it is sent: a crash, a kill
+//! or a power loss loses nothing acknowledged.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fraud_core::card_key::CardHasher;
-use fraud_embedded::{JsonLinesLog, MemoryCardStore};
+use fraud_embedded::{LocalCardStore, LocalDecisionLog};
 use fraud_service::auth::{ApiToken, require_token};
 use fraud_service::config::ModelLocation;
 use fraud_service::model::{LazyAwsConfig, LoadedModel, load_model_at};
@@ -30,11 +31,12 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer <token>`); or set FRAUD_API_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
-    /// Card state file: loaded at start, saved every 10 s and at shutdown.
+    /// Card state database (created when missing); every change is committed before its
+    /// answer is sent. Without it, card state lives in memory and a restart forgets it.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// Decision log (JSON lines), appended.
-    #[arg(long, value_name = "FILE", default_value = "out/decisions.jsonl")]
+    /// Decision log database (created when missing; `fraud decisions FILE` prints it).
+    #[arg(long, value_name = "FILE", default_value = "out/decisions.db")]
     pub decision_log: PathBuf,
     /// Key of the card-number hash. Required with --state (the saved keys depend on it);
     /// without it a random key is made for this process.
@@ -107,11 +109,11 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
     let (address, token) = address_and_token(args)?;
     let model = load(&args.model).await?;
     let cards = match &args.state {
-        Some(path) => MemoryCardStore::load(path)?,
-        None => MemoryCardStore::default(),
+        Some(path) => LocalCardStore::open(path)?,
+        None => LocalCardStore::in_memory(),
     };
-    let known_cards = cards.len();
-    let log = JsonLinesLog::open(&args.decision_log)?;
+    let known_cards = cards.count()?;
+    let log = LocalDecisionLog::open(&args.decision_log)?;
     let version = model.artifact.model_version.clone();
     let service = Arc::new(ScoreService::new(
         model,
@@ -128,7 +130,6 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         started.elapsed().as_millis()
     );
 
-    let upkeep = spawn_upkeep(service.clone(), args.state.clone());
     let app = match token {
         Some(token) => require_token(router(service.clone()), token),
         None => router(service.clone()),
@@ -137,15 +138,8 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| CliError::system("server", e))?;
-    upkeep.abort();
-    service.log().flush()?;
     if let Some(path) = &args.state {
-        service.cards().save(path)?;
-        println!(
-            "saved {} cards to {}",
-            service.cards().len(),
-            path.display()
-        );
+        println!("{} cards in {}", service.cards().count()?, path.display());
     }
     Ok(())
 }
@@ -163,27 +157,6 @@ fn address_and_token(args: &ServeArgs) -> CliResult<(SocketAddr, Option<ApiToken
         )));
     }
     Ok((address, token))
-}
-
-/// Background upkeep: decisions reach the file every second, card state every 10 s.
-fn spawn_upkeep(
-    service: Arc<ScoreService<MemoryCardStore, JsonLinesLog>>,
-    state: Option<PathBuf>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        for n in 1u64.. {
-            tick.tick().await;
-            if let Err(e) = service.log().flush() {
-                eprintln!("warning: {e}");
-            }
-            if let Some(path) = state.as_deref().filter(|_| n.is_multiple_of(10))
-                && let Err(e) = service.cards().save(path)
-            {
-                eprintln!("warning: {e}");
-            }
-        }
-    })
 }
 
 async fn shutdown_signal() {

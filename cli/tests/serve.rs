@@ -1,6 +1,7 @@
-//! `fraud serve` as a process: it answers /predict, saves card state at shutdown so a restart
-//! loses nothing (a retried transaction still gets its first answer), and refuses to start on a
-//! damaged model or a state file without a stable secret. `fraud replay` against it, and against
+//! `fraud serve` as a process: it answers /predict, keeps card state and decisions in database
+//! files so a restart (or a kill: `tests/kill.rs`) loses nothing (a retried transaction still
+//! gets its first answer), and refuses to start on a damaged model, a state file without a
+//! stable secret, or another store's file. `fraud replay` against it, and against
 //! a flaky stand-in server (5xx, refused rows).
 
 use std::io::{Read, Write};
@@ -75,7 +76,7 @@ impl Server {
 
     /// The test model, with the decision log inside `dir` (never in the source tree).
     fn fresh(dir: &Path) -> Server {
-        let log = dir.join(format!("decisions-{}.jsonl", free_port()));
+        let log = dir.join(format!("decisions-{}.db", free_port()));
         Server::start(&["--model", &model(), "--decision-log", log.to_str().unwrap()])
     }
 
@@ -103,11 +104,19 @@ fn model() -> String {
         .to_string()
 }
 
+/// The decision log at `path` (JSON lines, through `fraud decisions`).
+fn decisions(path: &Path) -> Vec<serde_json::Value> {
+    ok(&fraud(&["decisions", path.to_str().unwrap()]))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 #[test]
 fn serves_predict_and_a_restart_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("cards.bin");
-    let log = dir.path().join("decisions.jsonl");
+    let state = dir.path().join("cards.db");
+    let log = dir.path().join("decisions.db");
     let args = [
         "--model",
         &model(),
@@ -123,13 +132,18 @@ fn serves_predict_and_a_restart_loses_nothing() {
     assert_eq!(status, 200, "{first}");
     let (status, _) = http(server.port, "POST", "/predict", "{broken").unwrap();
     assert_eq!(status, 400);
-    server.stop();
-    assert!(state.exists(), "state saved at shutdown");
-    let decisions = std::fs::read_to_string(&log).unwrap();
+    let (status, retried) = http(server.port, "POST", "/predict", &body).unwrap();
     assert_eq!(
-        decisions.lines().count(),
+        (status, &retried),
+        (200, &first),
+        "a retry gets the first answer"
+    );
+    server.stop();
+    let logged = decisions(&log);
+    assert_eq!(
+        logged.len(),
         1,
-        "one accepted decision logged: {decisions}"
+        "one decision for the transaction and its retry: {logged:?}"
     );
 
     // After a restart the retried transaction gets the same answer: its card remembers it.
@@ -140,6 +154,21 @@ fn serves_predict_and_a_restart_loses_nothing() {
     let (_, model_info) = http(server.port, "GET", "/model", "").unwrap();
     assert!(model_info.contains("\"checksum\""), "{model_info}");
     server.stop();
+    assert_eq!(decisions(&log).len(), 1);
+
+    let err = fails_to_start(
+        &[
+            "--model",
+            &model(),
+            "--decision-log",
+            state.to_str().unwrap(),
+        ],
+        true,
+    );
+    assert!(
+        err.contains("cards.db") && err.contains("holds card-state"),
+        "{err}"
+    );
 }
 
 fn fails_to_start(args: &[&str], env_secret: bool) -> String {
@@ -502,7 +531,7 @@ fn a_host_other_machines_can_reach_needs_an_api_token() {
 fn with_a_token_only_its_holders_are_scored_and_replay_sends_it() {
     let dir = tempfile::tempdir().unwrap();
     let token = "serve-token-0123456789abcdef";
-    let log = dir.path().join("decisions.jsonl");
+    let log = dir.path().join("decisions.db");
     let server = Server::start_with_env(
         &["--model", &model(), "--decision-log", log.to_str().unwrap()],
         &[("FRAUD_API_TOKEN", token)],
@@ -541,4 +570,166 @@ fn with_a_token_only_its_holders_are_scored_and_replay_sends_it() {
         "{summary}"
     );
     server.stop();
+}
+
+/// Every row of the Kaggle sample `rounds` times (each round a new trans_num), as
+/// (trans_num, card number, body).
+fn load_rows(rounds: usize) -> Vec<(String, u64, String)> {
+    let path = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let rows: Vec<fraud_core::Transaction> =
+        fraud_core::TransactionReader::open(&path, fraud_core::ReadMode::Strict)
+            .unwrap()
+            .map(|row| row.unwrap())
+            .collect();
+    (0..rounds)
+        .flat_map(|round| {
+            rows.iter().map(move |row| {
+                let mut row = row.clone();
+                row.trans_num = format!("{}-r{round}", row.trans_num);
+                let body = serde_json::to_string(&row).unwrap();
+                (row.trans_num, row.cc_num, body)
+            })
+        })
+        .collect()
+}
+
+/// An answered request: its place in the order answers came back, and the answer.
+struct Acknowledged {
+    order: usize,
+    card: u64,
+    body: String,
+    answer: String,
+}
+
+/// `clients` threads post their share of `rows` one by one until the server stops answering.
+fn post_until_killed(
+    port: u16,
+    rows: &[(String, u64, String)],
+    clients: usize,
+    answered: &std::sync::atomic::AtomicUsize,
+) -> std::collections::HashMap<String, Acknowledged> {
+    use std::sync::atomic::Ordering;
+    let acknowledged = std::sync::Mutex::new(std::collections::HashMap::new());
+    std::thread::scope(|s| {
+        for client in 0..clients {
+            let acknowledged = &acknowledged;
+            s.spawn(move || {
+                for (trans_num, card, body) in rows.iter().skip(client).step_by(clients) {
+                    let Some((200, answer)) = http(port, "POST", "/predict", body) else {
+                        return;
+                    };
+                    let order = answered.fetch_add(1, Ordering::SeqCst);
+                    acknowledged.lock().unwrap().insert(
+                        trans_num.clone(),
+                        Acknowledged {
+                            order,
+                            card: *card,
+                            body: body.clone(),
+                            answer,
+                        },
+                    );
+                }
+            });
+        }
+    });
+    acknowledged.into_inner().unwrap()
+}
+
+#[test]
+fn a_kill_under_load_loses_no_acknowledged_decision_or_card_update() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CLIENTS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("cards.db"), dir.path().join("decisions.db"));
+    let args = [
+        "--model",
+        &model(),
+        "--state",
+        state.to_str().unwrap(),
+        "--decision-log",
+        log.to_str().unwrap(),
+    ];
+    let rows = load_rows(3);
+    let mut server = Server::start(&args);
+    let answered = AtomicUsize::new(0);
+    let acknowledged = std::thread::scope(|s| {
+        let load = s.spawn(|| post_until_killed(server.port, &rows, CLIENTS, &answered));
+        while answered.load(Ordering::SeqCst) < rows.len() / 4 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGKILL) };
+        load.join().unwrap()
+    });
+    server.child.wait().unwrap();
+    assert!(acknowledged.len() < rows.len(), "killed under load");
+
+    // Every acknowledged decision is logged, once; nothing is logged that was not posted.
+    let logged = decisions(&log);
+    let mut per_card_logged = std::collections::HashMap::<String, usize>::new();
+    let mut seen = std::collections::HashSet::new();
+    for record in &logged {
+        let trans_num = record["trans_num"].as_str().unwrap();
+        assert!(
+            seen.insert(trans_num.to_owned()),
+            "{trans_num} logged twice"
+        );
+        assert!(
+            rows.iter().any(|(t, _, _)| t == trans_num),
+            "{trans_num} never posted"
+        );
+        *per_card_logged
+            .entry(record["card"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for trans_num in acknowledged.keys() {
+        assert!(
+            seen.contains(trans_num),
+            "acknowledged {trans_num} missing from the log"
+        );
+    }
+
+    // Every acknowledged card update is in the state; at most the requests in flight are more.
+    let hasher = fraud_core::card_key::CardHasher::new(b"serve-test-secret-0123456789").unwrap();
+    let mut per_card_acknowledged = std::collections::HashMap::<u64, usize>::new();
+    for ack in acknowledged.values() {
+        *per_card_acknowledged.entry(ack.card).or_default() += 1;
+    }
+    {
+        let cards = fraud_embedded::LocalCardStore::open(&state).unwrap();
+        for (card, count) in &per_card_acknowledged {
+            let key = hasher.key(*card);
+            let stored = cards.record(&key).unwrap().unwrap().state.count() as usize;
+            let logged = per_card_logged[key.as_str()];
+            assert!(
+                *count <= logged && logged <= stored && stored <= count + CLIENTS,
+                "card {key}: {count} acknowledged, {logged} logged, {stored} in its state"
+            );
+        }
+    }
+
+    // After a restart each card's last acknowledged transaction, retried, gets its first answer
+    // back and is not logged again.
+    let mut last = std::collections::HashMap::<u64, &Acknowledged>::new();
+    for ack in acknowledged.values() {
+        let slot = last.entry(ack.card).or_insert(ack);
+        if ack.order > slot.order {
+            *slot = ack;
+        }
+    }
+    let server = Server::start(&args);
+    for ack in last.values() {
+        let (status, answer) = http(server.port, "POST", "/predict", &ack.body).unwrap();
+        assert_eq!(
+            (status, &answer),
+            (200, &ack.answer),
+            "retried after the kill"
+        );
+    }
+    server.stop();
+    assert_eq!(
+        decisions(&log).len(),
+        logged.len(),
+        "retries are not logged again"
+    );
 }

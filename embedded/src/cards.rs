@@ -1,143 +1,273 @@
-//! Card state in process memory, optionally saved to a file: the embedded twin of the DynamoDB
-//! card store, with the same once-per-transaction rule ([`CardRecord::apply_once`]).
+//! Card state on one machine: the embedded twin of the DynamoDB card store, with the same
+//! once-per-transaction rule ([`CardRecord::apply_once`]). Records live in memory, sharded so
+//! concurrent cards rarely share a lock; with a database file every change is committed before
+//! its answer is returned, so a crash or power loss loses nothing acknowledged.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fraud_core::card_key::CardKey;
 use fraud_core::features::CardState;
 use fraud_core::ports::{Applied, CardRecord, CardStore, StoreError};
-use serde::{Deserialize, Serialize};
+use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+
+use crate::database::GroupCommit;
 
 const SHARDS: usize = 64;
 
-/// Card records in process memory, sharded by key so concurrent cards rarely share a lock;
-/// optionally saved to a file (see [`MemoryCardStore::save`]) so a restart loses nothing.
-#[derive(Debug)]
-pub struct MemoryCardStore {
-    shards: Vec<Mutex<HashMap<CardKey, CardRecord>>>,
-    hasher: std::collections::hash_map::RandomState,
+/// Card key (its hex form) to its bincode-encoded [`CardRecord`].
+const CARDS: TableDefinition<&str, &[u8]> = TableDefinition::new("cards");
+
+/// Answers by `"{day}/{card}/{trans_num}"`, kept for today and yesterday (UTC days by the
+/// clock): a retry that comes after more than `REMEMBERED_ANSWERS` later transactions of its
+/// card, beyond the record's own window, is still answered from here and not counted again.
+const ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("answers");
+
+/// The layout of the records in the file; a change to [`CardRecord`] changes it.
+const LAYOUT: &str = "card-record-bincode-2";
+
+/// One lock's share of the cards (and, without a file, of the answers).
+#[derive(Debug, Default)]
+struct Shard {
+    cards: HashMap<CardKey, CardRecord>,
+    answers: HashMap<String, Vec<u8>>,
+    answers_day: u64,
 }
 
-impl Default for MemoryCardStore {
+fn today() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
+}
+
+fn answer_key(day: u64, card: &CardKey, trans_num: &str) -> String {
+    format!("{day:08}/{}/{trans_num}", card.as_str())
+}
+
+/// Card records in memory, and in a database file when opened with [`LocalCardStore::open`].
+#[derive(Debug)]
+pub struct LocalCardStore {
+    shards: Vec<Mutex<Shard>>,
+    hasher: std::collections::hash_map::RandomState,
+    disk: Option<GroupCommit>,
+    /// The day up to which the file's answers were last pruned.
+    pruned_day: AtomicU64,
+}
+
+impl Default for LocalCardStore {
     fn default() -> Self {
-        MemoryCardStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        LocalCardStore::in_memory()
+    }
+}
+
+impl LocalCardStore {
+    /// A store in memory only: a restart forgets every card.
+    pub fn in_memory() -> Self {
+        LocalCardStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
+            disk: None,
+            pruned_day: AtomicU64::new(0),
         }
     }
-}
 
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
-    format: u32,
-    cards: Vec<(CardKey, CardRecord)>,
-}
-
-impl MemoryCardStore {
-    fn shard(&self, card: &CardKey) -> &Mutex<HashMap<CardKey, CardRecord>> {
-        &self.shards[self.hasher.hash_one(card) as usize % SHARDS]
+    /// A store kept in the database at `path` (created when missing). Cards are read from it
+    /// when first used, so start-up does not grow with the number of cards.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let disk = GroupCommit::open(path, "card-state", LAYOUT)?;
+        Ok(LocalCardStore {
+            disk: Some(disk),
+            ..LocalCardStore::in_memory()
+        })
     }
 
-    /// Number of cards with a record.
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |m| m.len()))
-            .sum()
+    fn shard(&self, card: &CardKey) -> Result<MutexGuard<'_, Shard>, StoreError> {
+        self.shards[self.hasher.hash_one(card) as usize % SHARDS]
+            .lock()
+            .map_err(|_| StoreError::Failed {
+                what: format!("card {card}"),
+                reason: "a card-state lock was poisoned".into(),
+            })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Number of cards with a record (in the file, when there is one).
+    pub fn count(&self) -> Result<u64, StoreError> {
+        match &self.disk {
+            None => Ok(self
+                .shards
+                .iter()
+                .map(|s| s.lock().map_or(0, |m| m.cards.len() as u64))
+                .sum()),
+            Some(disk) => {
+                let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
+                match read.open_table(CARDS) {
+                    Ok(table) => table.len().map_err(|e| disk.failed(e)),
+                    Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                    Err(e) => Err(disk.failed(e)),
+                }
+            }
+        }
     }
 
     /// A copy of one card's record (tests, inspection).
-    pub fn record(&self, card: &CardKey) -> Option<CardRecord> {
-        self.shard(card).lock().ok()?.get(card).cloned()
-    }
-
-    /// Loads a store saved by [`MemoryCardStore::save`]; a missing file is an empty store.
-    pub fn load(path: &Path) -> Result<Self, StoreError> {
-        let store = MemoryCardStore::default();
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
-            Err(e) => {
-                return Err(StoreError::Failed {
-                    what: path.display().to_string(),
-                    reason: e.to_string(),
-                });
-            }
-        };
-        let (snapshot, _): (Snapshot, usize) =
-            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).map_err(
-                |e| StoreError::Failed {
-                    what: path.display().to_string(),
-                    reason: format!("not a card-state file of this version: {e}"),
-                },
-            )?;
-        for (card, record) in snapshot.cards {
-            if let Ok(mut shard) = store.shard(&card).lock() {
-                shard.insert(card, record);
-            }
+    pub fn record(&self, card: &CardKey) -> Result<Option<CardRecord>, StoreError> {
+        if let Some(record) = self.shard(card)?.cards.get(card) {
+            return Ok(Some(record.clone()));
         }
-        Ok(store)
+        self.read(card)
     }
 
-    /// Writes every record to `path` atomically (temporary file, then rename).
-    pub fn save(&self, path: &Path) -> Result<(), StoreError> {
-        let failed = |reason: String| StoreError::Failed {
-            what: path.display().to_string(),
-            reason,
+    /// The card's record in the file, if any.
+    fn read(&self, card: &CardKey) -> Result<Option<CardRecord>, StoreError> {
+        let Some(disk) = &self.disk else {
+            return Ok(None);
         };
-        let mut cards = Vec::new();
-        for shard in &self.shards {
-            let shard = shard
-                .lock()
-                .map_err(|_| failed("a card-state lock was poisoned".into()))?;
-            cards.extend(shard.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        cards.sort_by(|a, b| a.0.cmp(&b.0));
-        let bytes = bincode::serde::encode_to_vec(
-            Snapshot { format: 1, cards },
-            bincode::config::standard(),
-        )
-        .map_err(|e| failed(e.to_string()))?;
-        let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, bytes)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| failed(e.to_string()))
+        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
+        let table = match read.open_table(CARDS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(disk.failed(e)),
+        };
+        let Some(bytes) = table.get(card.as_str()).map_err(|e| disk.failed(e))? else {
+            return Ok(None);
+        };
+        bincode::serde::decode_from_slice(bytes.value(), bincode::config::standard())
+            .map(|(record, _)| Some(record))
+            .map_err(|e| disk.failed(format!("card {card}: unreadable record: {e}")))
     }
-
-    fn apply_now(
+    /// The answer given to `trans_num` of `card` today or yesterday, if any.
+    fn remembered(
         &self,
+        shard: &Shard,
+        day: u64,
         card: &CardKey,
         trans_num: &str,
-        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
-    ) -> Result<Applied, StoreError> {
-        let mut shard = self.shard(card).lock().map_err(|_| StoreError::Failed {
-            what: format!("card {card:?}"),
-            reason: "a card-state lock was poisoned".into(),
-        })?;
-        Ok(shard
-            .entry(card.clone())
-            .or_default()
-            .apply_once(trans_num, score))
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let keys = [day, day.saturating_sub(1)].map(|d| answer_key(d, card, trans_num));
+        let Some(disk) = &self.disk else {
+            return Ok(keys.iter().find_map(|k| shard.answers.get(k).cloned()));
+        };
+        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
+        let table = match read.open_table(ANSWERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(disk.failed(e)),
+        };
+        for key in &keys {
+            if let Some(answer) = table.get(key.as_str()).map_err(|e| disk.failed(e))? {
+                return Ok(Some(answer.value().to_vec()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Keeps `answer` in memory (no file), dropping the answers of days before yesterday.
+    fn remember_in_memory(shard: &mut Shard, key: String, day: u64, answer: Vec<u8>) {
+        if shard.answers_day != day {
+            let cutoff = format!("{:08}", day.saturating_sub(1));
+            shard.answers.retain(|k, _| k.as_str() >= cutoff.as_str());
+            shard.answers_day = day;
+        }
+        shard.answers.insert(key, answer);
+    }
+
+    /// The write that puts `record` and `answer` in the file, pruning old answers once a day.
+    fn persist(
+        &self,
+        card: &CardKey,
+        record: &CardRecord,
+        key: String,
+        day: u64,
+        answer: Vec<u8>,
+    ) -> Result<crate::database::Write, StoreError> {
+        let disk = self.disk.as_ref().expect("persist is called with a file");
+        let bytes = bincode::serde::encode_to_vec(record, bincode::config::standard())
+            .map_err(|e| disk.failed(format!("card {card}: {e}")))?;
+        let card = card.as_str().to_owned();
+        let prune = self.pruned_day.swap(day, Ordering::Relaxed) != day;
+        Ok(Box::new(move |transaction| {
+            transaction
+                .open_table(CARDS)?
+                .insert(card.as_str(), bytes.as_slice())?;
+            let mut answers = transaction.open_table(ANSWERS)?;
+            answers.insert(key.as_str(), answer.as_slice())?;
+            if prune {
+                let cutoff = format!("{:08}", day.saturating_sub(1));
+                answers.retain_in(..cutoff.as_str(), |_, _| false)?;
+            }
+            Ok(())
+        }))
     }
 }
 
-impl CardStore for MemoryCardStore {
+impl CardStore for LocalCardStore {
     async fn apply(
         &self,
         card: &CardKey,
         trans_num: &str,
         score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> Result<Applied, StoreError> {
-        self.apply_now(card, trans_num, score)
+        let (applied, durable) = {
+            let mut shard = self.shard(card)?;
+            let day = today();
+            let in_window = shard
+                .cards
+                .get(card)
+                .is_some_and(|r| r.answer_for(trans_num).is_some());
+            let earlier = match in_window {
+                true => None,
+                false => self.remembered(&shard, day, card, trans_num)?,
+            };
+            let applied = match earlier {
+                Some(answer) => Applied {
+                    answer,
+                    replayed: true,
+                },
+                None => {
+                    let record = match shard.cards.entry(card.clone()) {
+                        Entry::Occupied(found) => found.into_mut(),
+                        Entry::Vacant(slot) => slot.insert(self.read(card)?.unwrap_or_default()),
+                    };
+                    record.apply_once(trans_num, score)
+                }
+            };
+            // Queued under the card's lock, so the file sees this card's changes in order;
+            // a replayed answer waits for the commit of the write that made it.
+            let durable = match &self.disk {
+                None if !applied.replayed => {
+                    let key = answer_key(day, card, trans_num);
+                    Self::remember_in_memory(&mut shard, key, day, applied.answer.clone());
+                    None
+                }
+                None => None,
+                Some(disk) if applied.replayed => Some(disk.write(None)),
+                Some(disk) => {
+                    let record = &shard.cards[card];
+                    let key = answer_key(day, card, trans_num);
+                    Some(disk.write(Some(self.persist(
+                        card,
+                        record,
+                        key,
+                        day,
+                        applied.answer.clone(),
+                    )?)))
+                }
+            };
+            (applied, durable)
+        };
+        if let Some(durable) = durable {
+            durable.await?;
+        }
+        Ok(applied)
     }
 
+    /// In this process: no network to wait for, so no time budget (a budget cut short would
+    /// answer without history after the state was already updated).
     fn in_process(&self) -> bool {
         true
     }

@@ -1,64 +1,99 @@
-//! Decision logs on one machine: JSON lines in a file, or memory (tests). The embedded twins of
-//! the DynamoDB decision log.
+//! Decision logs on one machine: a database file, or memory (tests). The embedded twins of the
+//! DynamoDB decision log, with its rule: one decision per `trans_num`, the first one kept, so a
+//! retried authorisation is never counted twice.
 
+use std::collections::HashSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use fraud_core::ports::{DecisionLog, DecisionRecord, StoreError};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-/// Decisions appended as JSON lines to a file (buffered; [`JsonLinesLog::flush`] pushes them).
+use crate::database::GroupCommit;
+
+/// Arrival number to the decision as JSON (the order they were logged in).
+const DECISIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("decisions");
+/// `trans_num` to its arrival number: what makes a second append of a transaction a no-op.
+const LOGGED: TableDefinition<&str, u64> = TableDefinition::new("logged");
+
+const LAYOUT: &str = "decision-json-1";
+
+/// Decisions in a database file; each append returns once it is committed.
 #[derive(Debug)]
-pub struct JsonLinesLog {
-    path: PathBuf,
-    out: Mutex<std::io::BufWriter<std::fs::File>>,
+pub struct LocalDecisionLog {
+    disk: GroupCommit,
 }
 
-impl JsonLinesLog {
+impl LocalDecisionLog {
+    /// Opens (or creates) the log at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let failed = |e: std::io::Error| StoreError::Failed {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(failed)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(failed)?;
-        Ok(JsonLinesLog {
-            path: path.to_owned(),
-            out: Mutex::new(std::io::BufWriter::with_capacity(1 << 16, file)),
+        Ok(LocalDecisionLog {
+            disk: GroupCommit::open(path, "decision-log", LAYOUT)?,
         })
     }
 
-    pub fn flush(&self) -> Result<(), StoreError> {
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| self.failed("lock poisoned".into()))?;
-        out.flush().map_err(|e| self.failed(e.to_string()))
+    /// Number of decisions logged.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let disk = &self.disk;
+        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
+        match read.open_table(DECISIONS) {
+            Ok(table) => table.len().map_err(|e| disk.failed(e)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(disk.failed(e)),
+        }
     }
 
-    fn failed(&self, reason: String) -> StoreError {
-        StoreError::Failed {
-            what: self.path.display().to_string(),
-            reason,
+    /// Writes every decision to `out` as JSON lines, in the order they were logged; returns
+    /// how many.
+    pub fn export(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
+        let disk = &self.disk;
+        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
+        let table = match read.open_table(DECISIONS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(disk.failed(e)),
+        };
+        let mut count = 0;
+        for entry in table.iter().map_err(|e| disk.failed(e))? {
+            let (_, json) = entry.map_err(|e| disk.failed(e))?;
+            out.write_all(json.value())
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| disk.failed(format!("writing the export: {e}")))?;
+            count += 1;
         }
+        Ok(count)
+    }
+
+    /// Every decision, in the order logged (tests, inspection).
+    pub fn records(&self) -> Result<Vec<DecisionRecord>, StoreError> {
+        let mut lines = Vec::new();
+        self.export(&mut lines)?;
+        lines
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice(line).map_err(|e| self.disk.failed(e)))
+            .collect()
     }
 }
 
-impl DecisionLog for JsonLinesLog {
+impl DecisionLog for LocalDecisionLog {
     async fn append(&self, record: DecisionRecord) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(&record).map_err(|e| self.failed(e.to_string()))?;
-        line.push(b'\n');
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| self.failed("lock poisoned".into()))?;
-        out.write_all(&line).map_err(|e| self.failed(e.to_string()))
+        let json = serde_json::to_vec(&record).map_err(|e| self.disk.failed(e))?;
+        let trans_num = record.trans_num;
+        self.disk
+            .write(Some(Box::new(move |transaction| {
+                let mut logged = transaction.open_table(LOGGED)?;
+                if logged.get(trans_num.as_str())?.is_some() {
+                    return Ok(());
+                }
+                let mut decisions = transaction.open_table(DECISIONS)?;
+                let next = decisions.last()?.map_or(0, |(n, _)| n.value() + 1);
+                decisions.insert(next, json.as_slice())?;
+                logged.insert(trans_num.as_str(), next)?;
+                Ok(())
+            })))
+            .await
     }
 
     fn in_process(&self) -> bool {
@@ -66,27 +101,23 @@ impl DecisionLog for JsonLinesLog {
     }
 }
 
-impl Drop for JsonLinesLog {
-    fn drop(&mut self) {
-        let _ = self.flush();
-    }
-}
-
-/// Keeps decisions in memory (tests).
+/// Keeps decisions in memory (tests), once per `trans_num` like the other logs.
 #[derive(Debug, Default)]
 pub struct MemoryDecisionLog {
     pub records: Mutex<Vec<DecisionRecord>>,
+    logged: Mutex<HashSet<String>>,
 }
 
 impl DecisionLog for MemoryDecisionLog {
     async fn append(&self, record: DecisionRecord) -> Result<(), StoreError> {
-        self.records
-            .lock()
-            .map_err(|_| StoreError::Failed {
-                what: "memory decision log".into(),
-                reason: "lock poisoned".into(),
-            })?
-            .push(record);
+        let poisoned = || StoreError::Failed {
+            what: "memory decision log".into(),
+            reason: "lock poisoned".into(),
+        };
+        let mut logged = self.logged.lock().map_err(|_| poisoned())?;
+        if logged.insert(record.trans_num.clone()) {
+            self.records.lock().map_err(|_| poisoned())?.push(record);
+        }
         Ok(())
     }
 }

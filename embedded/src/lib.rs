@@ -4,17 +4,18 @@
 //! | port | here | on AWS |
 //! |---|---|---|
 //! | `ObjectStore` | [`LocalObjectStore`] (a directory) | S3 |
-//! | `CardStore` | [`MemoryCardStore`] (memory, saved to a file) | DynamoDB |
-//! | `DecisionLog` | [`JsonLinesLog`], [`MemoryDecisionLog`] | DynamoDB |
+//! | `CardStore` | [`LocalCardStore`] (memory, or a database file) | DynamoDB |
+//! | `DecisionLog` | [`LocalDecisionLog`] (a database file), [`MemoryDecisionLog`] | DynamoDB |
 //! | `ExperimentTracker` | [`MemoryTracker`] | MLflow (`mlflow-logger`) |
 
 mod cards;
+mod database;
 mod decisions;
 mod objects;
 mod tracker;
 
-pub use cards::MemoryCardStore;
-pub use decisions::{JsonLinesLog, MemoryDecisionLog};
+pub use cards::LocalCardStore;
+pub use decisions::{LocalDecisionLog, MemoryDecisionLog};
 pub use objects::{LocalObjectStore, load_model_file};
 pub use tracker::{MemoryRun, MemoryTracker};
 

@@ -14,7 +14,8 @@
 #   scripts/bench/http.sh [TRAIN] [TEST] [OUT_DIR]
 #   defaults: ../shared/data/sparkov/train.csv.zst ../shared/data/sparkov/test.csv.zst out/bench-http
 #   env: DURATION (default 10s), CONCURRENCY ("1 2 4 8 16 32 64"), P99_MS (5), SKIP_PEER=1 to
-#   measure only ours
+#   measure only ours, DURABLE=0 to keep our card state in memory (by default it is in a
+#   database file and every answer is on disk before it is sent)
 #
 # Needs wrk and taskset (Debian: apt-get install wrk util-linux). Prints a markdown table and
 # writes OUT_DIR/results.json.
@@ -104,7 +105,13 @@ if [[ ${SKIP_PEER:-0} != 1 ]]; then
   kill $SERVER; wait $SERVER 2>/dev/null || true
 fi
 
-start_server ours 8012 "$FRAUD" serve --model "$OUT/model.bin" --port 8012 --decision-log "$OUT/decisions.jsonl" > "$OUT/ours.start_ms"
+# Durability on (the default): card state and decisions in database files, every answer
+# committed to disk before it is sent; DURABLE=0 keeps card state in memory.
+rm -f "$OUT/decisions.db" "$OUT/cards.db"
+STATE=()
+[[ ${DURABLE:-1} == 1 ]] && STATE=(--state "$OUT/cards.db")
+start_server ours 8012 env CARD_HASH_SECRET=bench-secret-0123456789abcdef "$FRAUD" serve --model "$OUT/model.bin" \
+  --port 8012 --decision-log "$OUT/decisions.db" "${STATE[@]}" > "$OUT/ours.start_ms"
 measure ours 8012
 kill $SERVER; wait $SERVER 2>/dev/null || true
 

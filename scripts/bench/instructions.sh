@@ -27,7 +27,7 @@ WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$FRAUD" serve --model "$MODEL" \
-  --port "$PORT" --threads 1 --decision-log "$WORK/decisions.jsonl" > "$WORK/server.log" 2>&1 &
+  --port "$PORT" --threads 1 --decision-log "$WORK/decisions.db" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; do
   sleep 0.2

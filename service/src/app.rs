@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use fraud_aws::{DynamoCardStore, DynamoDecisionLog, dynamodb_client, sdk_config};
 use fraud_core::card_key::CardHasher;
-use fraud_embedded::{JsonLinesLog, MemoryCardStore};
+use fraud_embedded::{LocalCardStore, LocalDecisionLog};
 
 use crate::config::{Config, Stores};
 use crate::error::StartupError;
@@ -35,11 +35,11 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
             ))
         }
         Stores::Embedded { decision_log } => {
-            let log = JsonLinesLog::open(decision_log)?;
+            let log = LocalDecisionLog::open(decision_log)?;
             router(Arc::new(
                 ScoreService::new(
                     model,
-                    MemoryCardStore::default(),
+                    LocalCardStore::in_memory(),
                     log,
                     hasher,
                     config.store_budget,

@@ -23,7 +23,7 @@ pub enum Stores {
         card_state_table: String,
         decision_log_table: String,
     },
-    /// In-process card state and a JSON-lines decision log (`cargo lambda watch`, tests).
+    /// In-process card state and a decision log database file (`cargo lambda watch`, tests).
     Embedded { decision_log: PathBuf },
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fraud_core::card_key::CardHasher;
+use fraud_core::card_key::{CardHasher, CardKey};
 use fraud_core::features::{CardState, FeatureVector, assemble, observe};
 pub use fraud_core::ports::Decision;
 use fraud_core::ports::{CardStore, DecisionLog, DecisionRecord};
@@ -128,52 +128,21 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
 
     /// Scores a validated transaction. The card's state is updated once per `trans_num` (a
     /// retry gets the first answer back); if the store fails or takes longer than its budget,
-    /// the transaction is scored without history and a warning is logged, never an error.
+    /// the transaction is scored without history and a warning is logged, never an error. The
+    /// decision is logged once per `trans_num`: a retry's append is a no-op in every log, and
+    /// the sink hears of first answers only, so a retried authorisation is counted once.
     pub async fn score(&self, txn: &Transaction) -> Prediction {
         let started = Instant::now();
         let input = FeatureInput::from_transaction(txn);
         let card = self.hasher.key(txn.cc_num);
-        // The fresh prediction is also handed out directly, so only a retry decodes a stored one.
-        let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
-        let with_history = |state: &mut CardState| {
-            let features = observe(state, &input, &self.model.artifact.card_risk);
-            let prediction = self.predict(txn, &features, true);
-            let answer = bincode::serde::encode_to_vec(&prediction, bincode::config::standard())
-                .unwrap_or_default();
-            if let Ok(mut slot) = fresh.lock() {
-                *slot = Some(prediction);
-            }
-            answer
-        };
-        let apply = self.cards.apply(&card, &txn.trans_num, &with_history);
-        let applied = if self.cards.in_process() {
-            Ok(apply.await)
-        } else {
-            tokio::time::timeout(self.store_budget, apply).await
-        };
-        let stored = match applied {
-            Ok(Ok(applied)) if !applied.replayed => fresh
-                .lock()
-                .ok()
-                .and_then(|mut slot| slot.take())
-                .ok_or_else(|| "the store answered without scoring".to_owned()),
-            Ok(Ok(applied)) => bincode::serde::decode_from_slice::<Prediction, _>(
-                &applied.answer,
-                bincode::config::standard(),
-            )
-            .map(|(prediction, _)| prediction)
-            .map_err(|e| format!("stored answer unreadable: {e}")),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                self.store_budget.as_millis()
-            )),
-        };
-        let prediction = stored.unwrap_or_else(|problem| {
-            tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
-            let history = CardState::default().peek(&input.event);
-            self.predict(txn, &assemble(&input, &history), false)
-        });
+        let (prediction, replayed) = self
+            .score_with_history(txn, &input, &card)
+            .await
+            .unwrap_or_else(|problem| {
+                tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
+                let history = CardState::default().peek(&input.event);
+                (self.predict(txn, &assemble(&input, &history), false), false)
+            });
         let record = DecisionRecord {
             at: fraud_core::time::now_rfc3339(),
             trans_num: txn.trans_num.clone(),
@@ -184,9 +153,64 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             latency_us: started.elapsed().as_micros() as u64,
             card_history_used: prediction.card_history_used,
         };
-        if let Some(sink) = &self.decision_sink {
+        if let Some(sink) = self.decision_sink.as_ref().filter(|_| !replayed) {
             sink(&prediction, record.latency_us);
         }
+        // Appended on a retry too: if the first attempt stopped between the card store and the
+        // log, this is where its decision is recorded.
+        self.append_to_log(record).await;
+        prediction
+    }
+
+    /// Scores through the card store: the prediction, and whether it is a remembered answer to
+    /// a retry.
+    async fn score_with_history(
+        &self,
+        txn: &Transaction,
+        input: &FeatureInput,
+        card: &CardKey,
+    ) -> Result<(Prediction, bool), String> {
+        // The fresh prediction is also handed out directly, so only a retry decodes a stored one.
+        let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
+        let with_history = |state: &mut CardState| {
+            let features = observe(state, input, &self.model.artifact.card_risk);
+            let prediction = self.predict(txn, &features, true);
+            let answer = bincode::serde::encode_to_vec(&prediction, bincode::config::standard())
+                .unwrap_or_default();
+            if let Ok(mut slot) = fresh.lock() {
+                *slot = Some(prediction);
+            }
+            answer
+        };
+        let apply = self.cards.apply(card, &txn.trans_num, &with_history);
+        let applied = if self.cards.in_process() {
+            apply.await
+        } else {
+            tokio::time::timeout(self.store_budget, apply)
+                .await
+                .map_err(|_| format!("no answer within {} ms", self.store_budget.as_millis()))?
+        }
+        .map_err(|e| e.to_string())?;
+        if !applied.replayed {
+            return fresh
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .map(|prediction| (prediction, false))
+                .ok_or_else(|| "the store answered without scoring".to_owned());
+        }
+        bincode::serde::decode_from_slice::<Prediction, _>(
+            &applied.answer,
+            bincode::config::standard(),
+        )
+        .map(|(prediction, _)| (prediction, true))
+        .map_err(|e| format!("stored answer unreadable: {e}"))
+    }
+
+    /// Appends to the decision log within the store budget (a log in this process has none);
+    /// a failure is logged as a warning, never returned.
+    async fn append_to_log(&self, record: DecisionRecord) {
+        let trans_num = record.trans_num.clone();
         let append = self.log.append(record);
         let logged = if self.log.in_process() {
             Ok(append.await)
@@ -196,10 +220,9 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         match logged {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::warn!(trans_num = %txn.trans_num, problem = %e, "decision log append failed")
+                tracing::warn!(%trans_num, problem = %e, "decision log append failed")
             }
-            Err(_) => tracing::warn!(trans_num = %txn.trans_num, "decision log append timed out"),
+            Err(_) => tracing::warn!(%trans_num, "decision log append timed out"),
         }
-        prediction
     }
 }

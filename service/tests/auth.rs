@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use fraud_core::card_key::CardHasher;
-use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_embedded::{LocalCardStore, LocalObjectStore, MemoryDecisionLog};
 use fraud_service::auth::{ApiToken, TokenError, require_token};
 use fraud_service::model::load_model;
 use fraud_service::{ScoreService, router};
@@ -29,7 +29,7 @@ async fn app() -> axum::Router {
     let store = LocalObjectStore::new(repo("tests/fixtures/golden"));
     let service = ScoreService::new(
         load_model(&store, "model.bin").await.unwrap(),
-        MemoryCardStore::default(),
+        LocalCardStore::in_memory(),
         MemoryDecisionLog::default(),
         CardHasher::new(b"auth-secret-0123456789").unwrap(),
         Duration::from_millis(50),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use fraud_core::card_key::CardHasher;
-use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_embedded::{LocalCardStore, LocalObjectStore, MemoryDecisionLog};
 use fraud_service::model::load_model;
 use fraud_service::{ScoreService, router};
 use http_body_util::BodyExt;
@@ -29,7 +29,7 @@ fn app() -> (tokio::runtime::Runtime, axum::Router) {
         .unwrap();
     let service = ScoreService::new(
         model,
-        MemoryCardStore::default(),
+        LocalCardStore::in_memory(),
         MemoryDecisionLog::default(),
         CardHasher::new(b"proptest-secret-0123456789").unwrap(),
         Duration::from_millis(50),

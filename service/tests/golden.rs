@@ -17,7 +17,7 @@ use axum::http::Request;
 use fraud_core::card_key::CardHasher;
 use fraud_core::reader::read_all;
 use fraud_core::{ReadMode, Transaction};
-use fraud_embedded::{LocalObjectStore, MemoryCardStore, MemoryDecisionLog};
+use fraud_embedded::{LocalCardStore, LocalObjectStore, MemoryDecisionLog};
 use fraud_service::model::load_model;
 use fraud_service::{ScoreService, router};
 use http_body_util::BodyExt;
@@ -55,7 +55,7 @@ async fn app() -> axum::Router {
     .unwrap();
     let service = ScoreService::new(
         model,
-        MemoryCardStore::default(),
+        LocalCardStore::in_memory(),
         MemoryDecisionLog::default(),
         CardHasher::new(b"golden-secret-0123456789").unwrap(),
         Duration::from_secs(5),

@@ -121,7 +121,8 @@ pub trait CardStore: Send + Sync {
         score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 
-    /// True for a store in this process, which never waits: callers skip its time budget.
+    /// True for a store in this process, with no network to wait for: callers skip its time
+    /// budget.
     fn in_process(&self) -> bool {
         false
     }
@@ -159,7 +160,9 @@ pub struct DecisionRecord {
     pub card_history_used: bool,
 }
 
-/// Where decisions are appended (a DynamoDB table with a TTL, or a JSON-lines file).
+/// Where decisions are appended (a DynamoDB table with a TTL, or a local database file).
+/// One decision per `trans_num`: the first is kept and a later append of the same
+/// transaction (a retry) changes nothing, so no decision is counted twice.
 pub trait DecisionLog: Send + Sync {
     fn append(&self, record: DecisionRecord)
     -> impl Future<Output = Result<(), StoreError>> + Send;

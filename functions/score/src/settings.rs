@@ -64,7 +64,7 @@ fn stores(vars: &mut Vars) -> Option<Stores> {
         Mode::Embedded => Some(Stores::Embedded {
             decision_log: PathBuf::from(
                 vars.get("DECISION_LOG_PATH")
-                    .unwrap_or_else(|| "out/decisions.jsonl".into()),
+                    .unwrap_or_else(|| "out/decisions.db".into()),
             ),
         }),
     }
