@@ -149,8 +149,12 @@ impl LocalCardStore {
         trans_num: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let keys = [day, day.saturating_sub(1)].map(|d| answer_key(d, card, trans_num));
+        // Memory first: with a file it holds the answers whose commit is still under way.
+        if let Some(answer) = keys.iter().find_map(|k| shard.answers.get(k)) {
+            return Ok(Some(answer.clone()));
+        }
         let Some(disk) = &self.disk else {
-            return Ok(keys.iter().find_map(|k| shard.answers.get(k).cloned()));
+            return Ok(None);
         };
         let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
         let table = match read.open_table(ANSWERS) {
@@ -166,7 +170,8 @@ impl LocalCardStore {
         Ok(None)
     }
 
-    /// Keeps `answer` in memory (no file), dropping the answers of days before yesterday.
+    /// Keeps `answer` in memory (without a file for two days; with one until it is committed),
+    /// dropping the answers of days before yesterday.
     fn remember_in_memory(shard: &mut Shard, key: String, day: u64, answer: Vec<u8>) {
         if shard.answers_day != day {
             let cutoff = format!("{:08}", day.saturating_sub(1));
@@ -212,7 +217,7 @@ impl CardStore for LocalCardStore {
         trans_num: &str,
         score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> Result<Applied, StoreError> {
-        let (applied, durable) = {
+        let (applied, durable, key) = {
             let mut shard = self.shard(card)?;
             let day = today();
             let in_window = shard
@@ -238,30 +243,28 @@ impl CardStore for LocalCardStore {
             };
             // Queued under the card's lock, so the file sees this card's changes in order;
             // a replayed answer waits for the commit of the write that made it.
+            let key = answer_key(day, card, trans_num);
+            if !applied.replayed {
+                Self::remember_in_memory(&mut shard, key.clone(), day, applied.answer.clone());
+            }
             let durable = match &self.disk {
-                None if !applied.replayed => {
-                    let key = answer_key(day, card, trans_num);
-                    Self::remember_in_memory(&mut shard, key, day, applied.answer.clone());
-                    None
-                }
                 None => None,
                 Some(disk) if applied.replayed => Some(disk.write(None)),
                 Some(disk) => {
                     let record = &shard.cards[card];
-                    let key = answer_key(day, card, trans_num);
-                    Some(disk.write(Some(self.persist(
-                        card,
-                        record,
-                        key,
-                        day,
-                        applied.answer.clone(),
-                    )?)))
+                    let write =
+                        self.persist(card, record, key.clone(), day, applied.answer.clone())?;
+                    Some(disk.write(Some(write)))
                 }
             };
-            (applied, durable)
+            (applied, durable, key)
         };
         if let Some(durable) = durable {
             durable.await?;
+            if !applied.replayed {
+                // Committed: the file answers a later retry now.
+                self.shard(card)?.answers.remove(&key);
+            }
         }
         Ok(applied)
     }
