@@ -43,6 +43,21 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+/// The string value of the Secrets Manager secret `arn`, read once at start-up so the secret is
+/// never in the function's environment (where `lambda:GetFunctionConfiguration` shows it).
+pub async fn secret_string(config: &SdkConfig, arn: &str) -> Result<String, StoreError> {
+    let what = || format!("Secrets Manager secret {arn}");
+    let value = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| failed(what(), error_chain(&e)))?;
+    value
+        .secret_string
+        .ok_or_else(|| failed(what(), "holds no string value (a binary secret?)"))
+}
+
 fn failed(what: impl Into<String>, error: impl std::fmt::Display) -> StoreError {
     StoreError::Failed {
         what: what.into(),

@@ -159,3 +159,27 @@ async fn objects_round_trip_and_a_missing_key_is_not_found() {
             .contains(&format!("s3://{bucket}/models/absent.bin"))
     );
 }
+
+#[tokio::test]
+async fn the_card_hash_secret_is_read_by_arn_and_a_wrong_arn_is_named() {
+    let (config, suffix) = moto().await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let created = client
+        .create_secret()
+        .name(format!("card-hash-{suffix}"))
+        .secret_string("moto-card-hash-secret-0123456789")
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap();
+    assert_eq!(
+        fraud_aws::secret_string(&config, arn).await.unwrap(),
+        "moto-card-hash-secret-0123456789"
+    );
+    let absent = format!("{arn}-absent");
+    let err = fraud_aws::secret_string(&config, &absent)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&absent), "{err}");
+}

@@ -9,6 +9,7 @@ mod promote;
 mod replay;
 mod report;
 mod serve;
+mod sigv4;
 mod train;
 
 use std::process::ExitCode;

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::error::{CliError, CliResult};
 use crate::report::{PREDICTION_COLUMN, PROBABILITY_COLUMN};
+use crate::sigv4::SigV4;
 
 /// How long one request may take before it counts as failed (and is retried).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,8 +51,13 @@ pub struct ReplayArgs {
     pub workers: usize,
     /// File holding the service's API token, sent as `Authorization: Bearer <token>` (a `fraud
     /// serve` reachable beyond loopback needs one); or set FRAUD_API_TOKEN.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "sigv4")]
     pub api_token_file: Option<PathBuf>,
+    /// Sign every request with AWS SigV4 (an API deployed with IAM authorization, the
+    /// template's default): credentials from the standard chain, the region from the URL or
+    /// AWS_REGION.
+    #[arg(long)]
+    pub sigv4: bool,
 }
 
 /// The HTTP client and the credentials every request carries.
@@ -59,10 +65,12 @@ struct Sender {
     client: HttpsClient,
     /// `Bearer <token>`, when the service wants one.
     authorization: Option<String>,
+    /// Signs each request, when the API wants IAM authorization.
+    sigv4: Option<SigV4>,
 }
 
 impl Sender {
-    fn new(token_file: Option<&Path>) -> CliResult<Sender> {
+    fn new(token_file: Option<&Path>, sigv4: Option<SigV4>) -> CliResult<Sender> {
         let token = match (token_file, std::env::var("FRAUD_API_TOKEN")) {
             (Some(path), _) => Some(std::fs::read_to_string(path).map_err(|e| {
                 CliError::Usage(format!("--api-token-file {}: {e}", path.display()))
@@ -73,6 +81,7 @@ impl Sender {
         Ok(Sender {
             client: fraud_http::https_client(64)?,
             authorization: token.map(|t| format!("Bearer {}", t.trim())),
+            sigv4,
         })
     }
 }
@@ -138,9 +147,12 @@ async fn post(
         if let Some(authorization) = &sender.authorization {
             request = request.header("authorization", authorization);
         }
-        let request = request
+        let mut request = request
             .body(Full::new(body.clone()))
             .map_err(|e| format!("{url}: {e}"))?;
+        if let Some(signer) = &sender.sigv4 {
+            signer.sign(&mut request, &body).await?;
+        }
         let started = Instant::now();
         let answer = match tokio::time::timeout(TIMEOUT, sender.client.request(request)).await {
             Err(_) => {
@@ -555,7 +567,11 @@ pub fn run(args: &ReplayArgs) -> CliResult<()> {
         .enable_all()
         .build()
         .map_err(|e| CliError::system("cannot start the async runtime", e))?;
-    let sender = Arc::new(Sender::new(args.api_token_file.as_deref())?);
+    let sigv4 = match args.sigv4 {
+        true => Some(runtime.block_on(SigV4::for_url(&url))?),
+        false => None,
+    };
+    let sender = Arc::new(Sender::new(args.api_token_file.as_deref(), sigv4)?);
     let mut outputs = Outputs::create(&args.out, reader.header())?;
     let bar = rows_spinner();
     let started = Instant::now();

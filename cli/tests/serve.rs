@@ -733,3 +733,141 @@ fn a_kill_under_load_loses_no_acknowledged_decision_or_card_update() {
         "retries are not logged again"
     );
 }
+
+/// `20261203T154000Z` as a time.
+fn amz_date(text: &str) -> std::time::SystemTime {
+    let n = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    // Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let seconds = days * 86_400 + n(9..11) * 3600 + n(11..13) * 60 + n(13..15);
+    std::time::UNIX_EPOCH + Duration::from_secs(seconds as u64)
+}
+
+#[test]
+fn replay_signs_with_sigv4_and_the_signature_checks_out() {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+    let seen: Seen = Default::default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/predict",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| async move {
+            let row: serde_json::Value = serde_json::from_str(&body).unwrap();
+            record.lock().unwrap().push((headers, body));
+            axum::Json(serde_json::json!({"trans_num": row["trans_num"], "prediction": 0, "fraud_probability": 0.1}))
+        }),
+    );
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            })
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let url = format!("http://127.0.0.1:{port}/predict");
+    let out = dir.path().join("signed.csv");
+    let run = Command::new(env!("CARGO_BIN_EXE_fraud"))
+        .args([
+            "replay",
+            "--data",
+            data.to_str().unwrap(),
+            "--url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--sigv4",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIDREPLAYTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "replay-test-secret-key")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    ok(&run);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), csv_rows(&data).len());
+    let (headers, body) = &seen[0];
+    let authorization = headers["authorization"].to_str().unwrap();
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDREPLAYTEST/"),
+        "{authorization}"
+    );
+    assert!(
+        authorization.contains("/eu-west-1/execute-api/aws4_request"),
+        "{authorization}"
+    );
+    // The same request signed here with the same key and time gives the same signature.
+    let time = amz_date(headers["x-amz-date"].to_str().unwrap());
+    let credentials = aws_credential_types::Credentials::new(
+        "AKIDREPLAYTEST",
+        "replay-test-secret-key",
+        None,
+        None,
+        "test",
+    );
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("eu-west-1")
+        .name("execute-api")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let content_type = [("content-type", headers["content-type"].to_str().unwrap())];
+    let request = SignableRequest::new(
+        "POST",
+        &url,
+        content_type.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, signature) = sign(request, &params).unwrap().into_parts();
+    drop(instructions);
+    assert!(
+        authorization.ends_with(&format!("Signature={signature}")),
+        "{authorization} vs {signature}"
+    );
+    // Without credentials the command says so before sending anything.
+    let run = Command::new(env!("CARGO_BIN_EXE_fraud"))
+        .args([
+            "replay",
+            "--data",
+            data.to_str().unwrap(),
+            "--url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "--sigv4",
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--sigv4: no AWS credentials"), "{stderr}");
+    assert_eq!(seen.len(), csv_rows(&data).len(), "nothing more was sent");
+}

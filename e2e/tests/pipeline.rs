@@ -6,7 +6,9 @@
 //! with metrics, the model artifact and a registered version aliased `challenger` ->
 //! `fraud promote challenger` -> eval CSV -> `eval` -> predictions and metrics in S3 (and the
 //! eval run in MLflow) -> `score` starts from its configuration, loads the champion from S3 and
-//! answers `/predict` with card state and decision log in DynamoDB.
+//! answers `/predict` with card state and decision log in DynamoDB, its card-hash key read from
+//! Secrets Manager by ARN. Then every S3 object it produced, every table item, the MLflow runs
+//! and every log line are scanned for the card numbers of the input: none may appear.
 //!
 //! scripts/test.sh starts both servers, names them in FRAUD_TEST_MOTO_ENDPOINT and
 //! FRAUD_TEST_MLFLOW_URI, and enables this feature. It lives in its own crate so that no
@@ -54,6 +56,40 @@ async fn artifact(mlflow: &Mlflow, run: &mlflow_logger::Logged, path: &str) -> V
         .unwrap()
 }
 
+/// Log lines of the whole test, as JSON, for the card-number scan.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every card number of the CSV files in `dir`, as text.
+fn card_numbers(dir: &Path) -> std::collections::BTreeSet<String> {
+    let mut numbers = std::collections::BTreeSet::new();
+    for file in ["fraudTrain.csv", "fraudTest.csv"] {
+        let reader =
+            fraud_core::TransactionReader::open(&dir.join(file), fraud_core::ReadMode::Strict)
+                .unwrap();
+        numbers.extend(reader.map(|row| row.unwrap().cc_num.to_string()));
+    }
+    numbers
+}
+
+/// Fails naming `what` when `bytes` hold any of `numbers`.
+fn assert_no_card_number(what: &str, bytes: &[u8], numbers: &std::collections::BTreeSet<String>) {
+    let text = String::from_utf8_lossy(bytes);
+    if let Some(found) = numbers.iter().find(|n| text.contains(n.as_str())) {
+        panic!("{what} holds the card number {found}");
+    }
+}
+
 fn metric(run: &serde_json::Value, name: &str) -> Option<f64> {
     run["run"]["data"]["metrics"]
         .as_array()?
@@ -66,6 +102,13 @@ fn metric(run: &serde_json::Value, name: &str) -> Option<f64> {
 async fn training_logging_promotion_evaluation_and_scoring_through_the_local_stack() {
     let mlflow_uri = std::env::var("FRAUD_TEST_MLFLOW_URI")
         .expect("FRAUD_TEST_MLFLOW_URI names the MLflow server (scripts/test.sh starts one)");
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_writer(move || writer.clone())
+        .init();
     point_sdk_at_moto();
     let n = unique_suffix();
     let bucket = format!("fraud-e2e-{n}");
@@ -237,13 +280,24 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     );
 
     // 5. The scoring function starts as on Lambda: configuration from variables, the champion
-    //    from S3, card state and decisions in DynamoDB; it answers an API Gateway event.
+    //    from S3, the card-hash key from Secrets Manager by ARN, card state and decisions in
+    //    DynamoDB; it answers an API Gateway event.
+    let secret_arn = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(format!("card-hash-{n}"))
+        .secret_string("e2e-secret-0123456789abcdef")
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     let vars: HashMap<String, String> = [
         ("FRAUD_BUCKET", bucket.as_str()),
         ("MODEL_KEY", CHAMPION_KEY),
         ("CARD_STATE_TABLE", cards_table.as_str()),
         ("DECISION_LOG_TABLE", decisions_table.as_str()),
-        ("CARD_HASH_SECRET", "e2e-secret-0123456789abcdef"),
+        ("CARD_HASH_SECRET_ARN", secret_arn.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -272,9 +326,39 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
     assert_eq!(decisions.count(), 1);
     let cards = ddb.scan().table_name(&cards_table).send().await.unwrap();
     assert_eq!(cards.count(), 1);
-    let stored = format!("{:?}{:?}", cards.items(), decisions.items());
+    // 6. No card number anywhere: not in any object the functions wrote (the input files
+    //    under training/ and eval/incoming/ are the only ones holding them), any table item,
+    //    the MLflow runs, or any log line.
+    let mut numbers = card_numbers(data.path());
+    numbers.insert("2242542703101233".into()); // the API Gateway fixture's card
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let mut scanned = 0;
+    for key in listed.contents().iter().filter_map(|o| o.key()) {
+        if key.starts_with("training/") || key.starts_with("eval/incoming/") {
+            continue;
+        }
+        assert_no_card_number(
+            &format!("s3://{bucket}/{key}"),
+            &store.get(key).await.unwrap(),
+            &numbers,
+        );
+        scanned += 1;
+    }
     assert!(
-        !stored.contains("2242542703101233"),
-        "the card number is never stored in clear"
+        scanned >= 6,
+        "models, runs, predictions, metrics, report, champion: {scanned}"
     );
+    let items = format!("{:?}{:?}", cards.items(), decisions.items());
+    assert_no_card_number("the DynamoDB items", items.as_bytes(), &numbers);
+    for logged in [&logged[0], &logged_eval[0]] {
+        let run = mlflow.run(&logged.run_id).await.unwrap();
+        assert_no_card_number(
+            &format!("MLflow run {}", logged.run_id),
+            run.to_string().as_bytes(),
+            &numbers,
+        );
+    }
+    let lines = logs.0.lock().unwrap().clone();
+    assert!(!lines.is_empty(), "the functions logged something");
+    assert_no_card_number("the log lines", &lines, &numbers);
 }

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use fraud_aws::{DynamoCardStore, DynamoDecisionLog, dynamodb_client, sdk_config};
+use fraud_aws::{DynamoCardStore, DynamoDecisionLog, dynamodb_client, sdk_config, secret_string};
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{LocalCardStore, LocalDecisionLog};
 
-use crate::config::{Config, Stores};
+use crate::config::{CardHashSecret, Config, Stores};
 use crate::error::StartupError;
 use crate::model::{LazyAwsConfig, load_model_at};
 use crate::service::DecisionSink;
@@ -20,7 +20,7 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
     let aws = LazyAwsConfig::new();
     let model = load_model_at(&config.model, &aws).await?;
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
-    let hasher = CardHasher::new(config.card_hash_secret.as_bytes())?;
+    let hasher = card_hasher(&config.card_hash_secret, &aws).await?;
     Ok(match &config.stores {
         Stores::DynamoDb {
             card_state_table,
@@ -48,4 +48,18 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
             ))
         }
     })
+}
+
+/// The card hasher keyed by the secret `source` names (read from Secrets Manager once).
+async fn card_hasher(
+    source: &CardHashSecret,
+    aws: &LazyAwsConfig,
+) -> Result<CardHasher, StartupError> {
+    let secret = match source {
+        CardHashSecret::Value(secret) => secret.clone(),
+        CardHashSecret::SecretsManager { arn } => {
+            secret_string(aws.get_or_init(sdk_config).await, arn).await?
+        }
+    };
+    Ok(CardHasher::new(secret.as_bytes())?)
 }

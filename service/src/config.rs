@@ -31,12 +31,31 @@ pub enum Stores {
 pub struct Config {
     pub model: ModelLocation,
     pub stores: Stores,
-    pub card_hash_secret: String,
+    pub card_hash_secret: CardHashSecret,
     /// Time the card-state store may take before the transaction is scored without history.
     pub store_budget: Duration,
     /// CloudWatch EMF metric lines on stdout: `EMIT_METRICS=true|false`, on by default under
     /// Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), off elsewhere.
     pub emit_emf: bool,
+}
+
+/// Where the key of the card-number hash comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CardHashSecret {
+    /// Read from Secrets Manager once at start-up (`CARD_HASH_SECRET_ARN`; on AWS).
+    SecretsManager { arn: String },
+    /// Given as is (`CARD_HASH_SECRET`; local runs and tests).
+    Value(String),
+}
+
+impl std::fmt::Debug for CardHashSecret {
+    /// Never prints the value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CardHashSecret::SecretsManager { arn } => write!(f, "SecretsManager({arn})"),
+            CardHashSecret::Value(_) => f.write_str("Value(..)"),
+        }
+    }
 }
 
 /// Default card-state time budget.

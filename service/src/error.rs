@@ -79,7 +79,7 @@ impl IntoResponse for ApiError {
 /// Why the service could not start: the process stops, there is never a half-loaded model.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("CARD_HASH_SECRET: {0}")]
+    #[error("the card-hash secret: {0}")]
     Secret(#[from] fraud_core::card_key::SecretTooShort),
     #[error(transparent)]
     Model(#[from] fraud_core::registry::ModelLoadError),

@@ -2,7 +2,9 @@
 transform is run here, offline (with placeholder code locations, as `sam package` would set them),
 then every API Gateway route but GET /health must need an authorizer under either value of
 ApiAuthorizer, every stage must be throttled and write access logs to a log group that expires
-them, and the score function's concurrency must be capped. Run by scripts/test.sh with the
+them, the score function's concurrency must be capped, no function may carry a secret in its
+environment (a secret-looking name, or a value CloudFormation resolves from a secret store), and
+no role may read every secret. Run by scripts/test.sh with the
 project's .venv (aws-sam-cli brings the translator). Exits 1 naming every problem."""
 
 import copy
@@ -72,6 +74,34 @@ def stage_problems(name, props, resources):
     return problems
 
 
+SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "PRIVATE_KEY", "API_KEY")
+REFERENCE_SUFFIXES = ("_ARN", "_ID", "_NAME")
+
+
+def function_problems(name, props):
+    """A secret in the environment is readable by anyone allowed lambda:GetFunctionConfiguration."""
+    problems = []
+    for key, value in props.get("Environment", {}).get("Variables", {}).items():
+        if "{{resolve:" in str(value):
+            problems.append(f"{name}: {key} is resolved from a secret store into the environment")
+        elif any(w in key for w in SECRET_WORDS) and not key.endswith(REFERENCE_SUFFIXES):
+            problems.append(f"{name}: {key} looks like a secret in the environment")
+    return problems
+
+
+def role_problems(name, props):
+    problems = []
+    for policy in props.get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            if any(a.startswith("secretsmanager:") or a == "*" for a in actions):
+                for resource in branches(statement.get("Resource")):
+                    if resource == "*" or (isinstance(resource, str) and resource.endswith(":secret:*")):
+                        problems.append(f"{name}: may read every secret")
+    return problems
+
+
 def problems_of(template):
     resources = translated(template)["Resources"]
     problems = []
@@ -85,11 +115,24 @@ def problems_of(template):
             problems += route_problems(name, props)
         if kind == "AWS::ApiGatewayV2::Stage":
             problems += stage_problems(name, props, resources)
+        if kind == "AWS::Lambda::Function":
+            problems += function_problems(name, props)
+        if kind == "AWS::IAM::Role":
+            problems += role_problems(name, props)
     if routes == 0:
         problems.append("no API Gateway route found")
     if "ReservedConcurrentExecutions" not in resources["ScoreFunction"]["Properties"]:
         problems.append("ScoreFunction: no reserved concurrency")
     return problems, routes
+
+
+def secret_statement(template):
+    """The score function's statement that grants GetSecretValue."""
+    for policy in template["Resources"]["ScoreFunction"]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []):
+            if statement.get("Action") == "secretsmanager:GetSecretValue":
+                return statement
+    raise KeyError("no GetSecretValue statement on ScoreFunction")
 
 
 def self_test(template):
@@ -100,11 +143,19 @@ def self_test(template):
         "no throttling": lambda t: t[resources]["HttpApiStage"]["Properties"]["DefaultRouteSettings"].pop("ThrottlingRateLimit"),
         "logs kept forever": lambda t: t[resources]["ApiAccessLogs"]["Properties"].pop("RetentionInDays"),
         "no concurrency cap": lambda t: t[resources]["ScoreFunction"]["Properties"].pop("ReservedConcurrentExecutions"),
+        "a secret resolved into an environment": lambda t: t[resources]["ScoreFunction"]["Properties"]["Environment"]["Variables"].update(
+            CARD_KEY="{{resolve:secretsmanager:card-hash:SecretString}}"),
+        "a secret value in an environment": lambda t: t[resources]["TrainFunction"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {}).update(
+            MLFLOW_TOKEN="abc"),
+        "every secret readable": lambda t: secret_statement(t).update(Resource="*"),
     }
     missed = []
     for what, damage in breaks.items():
         broken = copy.deepcopy(template)
-        damage(broken)
+        try:
+            damage(broken)
+        except KeyError:
+            continue  # the template has no such safeguard to remove
         if not problems_of(broken)[0]:
             missed.append(what)
     return missed
@@ -119,7 +170,7 @@ def main(path):
         print(f"{path}: {problem}")
     if problems:
         sys.exit(1)
-    print(f"{path}: {routes} routes, all but GET /health behind an authorizer; stages throttled and logged")
+    print(f"{path}: {routes} routes, all but GET /health behind an authorizer; stages throttled and logged; no secret in any function's environment; no role reads every secret")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use fraud_core::card_key::{CardHasher, MIN_SECRET_LEN};
 use fraud_lambda::{SettingsError, Vars};
-use fraud_service::config::{Config, DEFAULT_STORE_BUDGET_MS, ModelLocation, Stores};
+use fraud_service::config::{
+    CardHashSecret, Config, DEFAULT_STORE_BUDGET_MS, ModelLocation, Stores,
+};
 
 /// `Config` from the process environment.
 pub fn from_env() -> Result<Config, SettingsError> {
@@ -87,11 +89,24 @@ fn model(vars: &mut Vars) -> Option<ModelLocation> {
     Some(ModelLocation::S3 { bucket, key })
 }
 
-/// `CARD_HASH_SECRET`, refused when the hasher would refuse it.
-fn secret(vars: &mut Vars) -> Option<String> {
-    let secret = vars.required("CARD_HASH_SECRET", "the key of the card-number hash")?;
+/// `CARD_HASH_SECRET_ARN` (on AWS: the secret is read at start-up, never put in the
+/// environment), else `CARD_HASH_SECRET` (local runs), refused when the hasher would refuse it.
+fn secret(vars: &mut Vars) -> Option<CardHashSecret> {
+    if let Some(arn) = vars.get("CARD_HASH_SECRET_ARN") {
+        if !arn.starts_with("arn:") || !arn.contains(":secretsmanager:") {
+            vars.problem(format!(
+                "CARD_HASH_SECRET_ARN={arn}: expected the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+            ));
+            return None;
+        }
+        return Some(CardHashSecret::SecretsManager { arn });
+    }
+    let secret = vars.required(
+        "CARD_HASH_SECRET",
+        "the key of the card-number hash; or CARD_HASH_SECRET_ARN",
+    )?;
     match CardHasher::new(secret.as_bytes()) {
-        Ok(_) => Some(secret),
+        Ok(_) => Some(CardHashSecret::Value(secret)),
         Err(e) => {
             vars.problem(format!(
                 "CARD_HASH_SECRET has {} bytes; at least {MIN_SECRET_LEN} are needed",
@@ -146,6 +161,36 @@ mod tests {
         );
         assert_eq!(c.store_budget, Duration::from_millis(50));
         assert!(matches!(c.stores, Stores::DynamoDb { .. }));
+    }
+
+    #[test]
+    fn the_secret_is_named_by_arn_on_aws_and_a_bad_arn_is_refused() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:card-hash-AbCdEf";
+        let base = [("STORE_MODE", "embedded"), ("MODEL_PATH", "m.bin")];
+        let c = from_vars(&vars(&[base[0], base[1], ("CARD_HASH_SECRET_ARN", arn)])).unwrap();
+        assert_eq!(
+            c.card_hash_secret,
+            CardHashSecret::SecretsManager { arn: arn.into() }
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
+        let c = from_vars(&vars(&[
+            base[0],
+            base[1],
+            ("CARD_HASH_SECRET", "0123456789abcdef0123"),
+        ]))
+        .unwrap();
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef0123"),
+            "the value is never printed"
+        );
+        let err = from_vars(&vars(&[
+            base[0],
+            base[1],
+            ("CARD_HASH_SECRET_ARN", "card-hash"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("CARD_HASH_SECRET_ARN=card-hash"), "{err}");
     }
 
     #[test]
