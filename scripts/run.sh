@@ -52,9 +52,9 @@ echo "metrics:     $OUT/eval/metrics.json"
 
 if [[ ${FRAUD_SERVE:-1} != 0 ]]; then
   PORT=${FRAUD_PORT:-3000}
-  step "serve POST /predict on http://127.0.0.1:$PORT (Ctrl-C stops; card state kept in $OUT/card-state.bin)"
+  step "serve POST /predict on http://127.0.0.1:$PORT (Ctrl-C stops; card state in $OUT/card-state.db, decisions in $OUT/decisions.db: $FRAUD decisions $OUT/decisions.db prints them)"
   echo "try:  curl -s -H 'content-type: application/json' -d @functions/score/tests/fixtures/predict_body.json http://127.0.0.1:$PORT/predict"
   CARD_HASH_SECRET=${CARD_HASH_SECRET:-local-development-secret-not-for-production} \
-    exec "$FRAUD" serve --model "$OUT/model.bin" --port "$PORT" --state "$OUT/card-state.bin" \
+    exec "$FRAUD" serve --model "$OUT/model.bin" --port "$PORT" --state "$OUT/card-state.db" \
       --decision-log "$OUT/decisions.db"
 fi

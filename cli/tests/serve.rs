@@ -748,6 +748,33 @@ fn amz_date(text: &str) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + Duration::from_secs(seconds as u64)
 }
 
+/// `fraud replay --sigv4` with `credentials` (key id, secret) or none, and no AWS files or
+/// instance metadata to fall back on.
+fn sigv4_replay(
+    data: &Path,
+    url: &str,
+    out: &Path,
+    credentials: Option<(&str, &str)>,
+    scratch: &Path,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fraud"));
+    command
+        .args(["replay", "--data", data.to_str().unwrap(), "--url", url])
+        .args(["--out", out.to_str().unwrap(), "--workers", "2", "--sigv4"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", scratch.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", scratch.join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    if let Some((key_id, secret)) = credentials {
+        command
+            .env("AWS_ACCESS_KEY_ID", key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret);
+    }
+    command.output().unwrap()
+}
+
 #[test]
 fn replay_signs_with_sigv4_and_the_signature_checks_out() {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -779,27 +806,8 @@ fn replay_signs_with_sigv4_and_the_signature_checks_out() {
     let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
     let url = format!("http://127.0.0.1:{port}/predict");
     let out = dir.path().join("signed.csv");
-    let run = Command::new(env!("CARGO_BIN_EXE_fraud"))
-        .args([
-            "replay",
-            "--data",
-            data.to_str().unwrap(),
-            "--url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "--workers",
-            "2",
-            "--sigv4",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDREPLAYTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "replay-test-secret-key")
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_CONFIG_FILE", dir.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+    let credentials = Some(("AKIDREPLAYTEST", "replay-test-secret-key"));
+    let run = sigv4_replay(&data, &url, &out, credentials, dir.path());
     ok(&run);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), csv_rows(&data).len());
@@ -847,25 +855,7 @@ fn replay_signs_with_sigv4_and_the_signature_checks_out() {
         "{authorization} vs {signature}"
     );
     // Without credentials the command says so before sending anything.
-    let run = Command::new(env!("CARGO_BIN_EXE_fraud"))
-        .args([
-            "replay",
-            "--data",
-            data.to_str().unwrap(),
-            "--url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "--sigv4",
-        ])
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_CONFIG_FILE", dir.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap();
+    let run = sigv4_replay(&data, &url, &out, None, dir.path());
     assert_eq!(run.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("--sigv4: no AWS credentials"), "{stderr}");

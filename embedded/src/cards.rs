@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fraud_core::card_key::CardKey;
 use fraud_core::features::CardState;
 use fraud_core::ports::{Applied, CardRecord, CardStore, StoreError};
-use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTableMetadata, TableDefinition};
 
 use crate::database::GroupCommit;
 
@@ -103,14 +103,7 @@ impl LocalCardStore {
                 .iter()
                 .map(|s| s.lock().map_or(0, |m| m.cards.len() as u64))
                 .sum()),
-            Some(disk) => {
-                let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
-                match read.open_table(CARDS) {
-                    Ok(table) => table.len().map_err(|e| disk.failed(e)),
-                    Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-                    Err(e) => Err(disk.failed(e)),
-                }
-            }
+            Some(disk) => disk.read(CARDS, 0, |table| Ok(table.len()?)),
         }
     }
 
@@ -127,19 +120,19 @@ impl LocalCardStore {
         let Some(disk) = &self.disk else {
             return Ok(None);
         };
-        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
-        let table = match read.open_table(CARDS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(disk.failed(e)),
-        };
-        let Some(bytes) = table.get(card.as_str()).map_err(|e| disk.failed(e))? else {
+        let bytes = disk.read(CARDS, None, |table| {
+            Ok(table
+                .get(card.as_str())?
+                .map(|bytes| bytes.value().to_vec()))
+        })?;
+        let Some(bytes) = bytes else {
             return Ok(None);
         };
-        bincode::serde::decode_from_slice(bytes.value(), bincode::config::standard())
+        bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
             .map(|(record, _)| Some(record))
             .map_err(|e| disk.failed(format!("card {card}: unreadable record: {e}")))
     }
+
     /// The answer given to `trans_num` of `card` today or yesterday, if any.
     fn remembered(
         &self,
@@ -156,18 +149,41 @@ impl LocalCardStore {
         let Some(disk) = &self.disk else {
             return Ok(None);
         };
-        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
-        let table = match read.open_table(ANSWERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(disk.failed(e)),
-        };
-        for key in &keys {
-            if let Some(answer) = table.get(key.as_str()).map_err(|e| disk.failed(e))? {
-                return Ok(Some(answer.value().to_vec()));
+        disk.read(ANSWERS, None, |table| {
+            for key in &keys {
+                if let Some(answer) = table.get(key.as_str())? {
+                    return Ok(Some(answer.value().to_vec()));
+                }
             }
+            Ok(None)
+        })
+    }
+
+    /// Applies `score` to the card's record once per `trans_num`, or finds the answer of a
+    /// retry: in the record's window, or among the answers of today and yesterday.
+    fn apply_in_memory(
+        &self,
+        shard: &mut Shard,
+        day: u64,
+        card: &CardKey,
+        trans_num: &str,
+        score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
+    ) -> Result<Applied, StoreError> {
+        let in_window = shard
+            .cards
+            .get(card)
+            .is_some_and(|r| r.answer_for(trans_num).is_some());
+        if !in_window && let Some(answer) = self.remembered(shard, day, card, trans_num)? {
+            return Ok(Applied {
+                answer,
+                replayed: true,
+            });
         }
-        Ok(None)
+        let record = match shard.cards.entry(card.clone()) {
+            Entry::Occupied(found) => found.into_mut(),
+            Entry::Vacant(slot) => slot.insert(self.read(card)?.unwrap_or_default()),
+        };
+        Ok(record.apply_once(trans_num, score))
     }
 
     /// Keeps `answer` in memory (without a file for two days; with one until it is committed),
@@ -220,27 +236,7 @@ impl CardStore for LocalCardStore {
         let (applied, durable, key) = {
             let mut shard = self.shard(card)?;
             let day = today();
-            let in_window = shard
-                .cards
-                .get(card)
-                .is_some_and(|r| r.answer_for(trans_num).is_some());
-            let earlier = match in_window {
-                true => None,
-                false => self.remembered(&shard, day, card, trans_num)?,
-            };
-            let applied = match earlier {
-                Some(answer) => Applied {
-                    answer,
-                    replayed: true,
-                },
-                None => {
-                    let record = match shard.cards.entry(card.clone()) {
-                        Entry::Occupied(found) => found.into_mut(),
-                        Entry::Vacant(slot) => slot.insert(self.read(card)?.unwrap_or_default()),
-                    };
-                    record.apply_once(trans_num, score)
-                }
-            };
+            let applied = self.apply_in_memory(&mut shard, day, card, trans_num, score)?;
             // Queued under the card's lock, so the file sees this card's changes in order;
             // a replayed answer waits for the commit of the write that made it.
             let key = answer_key(day, card, trans_num);

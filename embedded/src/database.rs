@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use fraud_core::ports::StoreError;
-use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{
+    Database, Durability, Key, ReadOnlyTable, ReadableDatabase, TableDefinition, Value,
+    WriteTransaction,
+};
 
 /// Which store a database file holds and in which layout, checked at open so a file of another
 /// store or an older build is refused by name instead of being read wrong or reset.
@@ -99,8 +102,20 @@ impl GroupCommit {
         })
     }
 
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
+    /// Reads `table` in a snapshot of the last commit; `absent` when nothing was ever written
+    /// to it (a new file).
+    pub(crate) fn read<K: Key + 'static, V: Value + 'static, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        absent: T,
+        read: impl FnOnce(ReadOnlyTable<K, V>) -> Result<T, redb::Error>,
+    ) -> Result<T, StoreError> {
+        let snapshot = self.db.begin_read().map_err(|e| self.failed(e))?;
+        match snapshot.open_table(table) {
+            Ok(table) => read(table).map_err(|e| self.failed(e)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(absent),
+            Err(e) => Err(self.failed(e)),
+        }
     }
 
     pub(crate) fn failed(&self, reason: impl std::fmt::Display) -> StoreError {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use fraud_core::ports::{DecisionLog, DecisionRecord, StoreError};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::database::GroupCommit;
 
@@ -35,33 +35,29 @@ impl LocalDecisionLog {
 
     /// Number of decisions logged.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let disk = &self.disk;
-        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
-        match read.open_table(DECISIONS) {
-            Ok(table) => table.len().map_err(|e| disk.failed(e)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-            Err(e) => Err(disk.failed(e)),
-        }
+        self.disk.read(DECISIONS, 0, |table| Ok(table.len()?))
     }
 
     /// Writes every decision to `out` as JSON lines, in the order they were logged; returns
     /// how many.
     pub fn export(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
         let disk = &self.disk;
-        let read = disk.db().begin_read().map_err(|e| disk.failed(e))?;
-        let table = match read.open_table(DECISIONS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(e) => return Err(disk.failed(e)),
-        };
         let mut count = 0;
-        for entry in table.iter().map_err(|e| disk.failed(e))? {
-            let (_, json) = entry.map_err(|e| disk.failed(e))?;
-            out.write_all(json.value())
-                .and_then(|()| out.write_all(b"\n"))
-                .map_err(|e| disk.failed(format!("writing the export: {e}")))?;
-            count += 1;
-        }
+        let mut written = Ok(());
+        disk.read(DECISIONS, (), |table| {
+            for entry in table.iter()? {
+                let (_, json) = entry?;
+                written = out
+                    .write_all(json.value())
+                    .and_then(|()| out.write_all(b"\n"));
+                if written.is_err() {
+                    break;
+                }
+                count += 1;
+            }
+            Ok(())
+        })?;
+        written.map_err(|e| disk.failed(format!("writing the export: {e}")))?;
         Ok(count)
     }
 

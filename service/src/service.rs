@@ -158,7 +158,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         }
         // Appended on a retry too: if the first attempt stopped between the card store and the
         // log, this is where its decision is recorded.
-        self.append_to_log(record).await;
+        self.append_to_log(record, &txn.trans_num).await;
         prediction
     }
 
@@ -209,8 +209,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
 
     /// Appends to the decision log within the store budget (a log in this process has none);
     /// a failure is logged as a warning, never returned.
-    async fn append_to_log(&self, record: DecisionRecord) {
-        let trans_num = record.trans_num.clone();
+    async fn append_to_log(&self, record: DecisionRecord, trans_num: &str) {
         let append = self.log.append(record);
         let logged = if self.log.in_process() {
             Ok(append.await)
