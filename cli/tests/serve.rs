@@ -349,15 +349,30 @@ fn replay_gives_the_batch_scorers_answers_in_input_order() {
     server.stop();
 }
 
+/// Serves `app` on a free port of 127.0.0.1 from a thread of its own; the port.
+fn serve_in_background(app: axum::Router) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            })
+    });
+    port
+}
+
 /// A stand-in for a struggling deployment: every third request answers 503, and two rows are
 /// refused (422, as the real service does for a bad field), also inside a batch.
 fn flaky_server(bad: Vec<String>) -> u16 {
     use axum::Json;
     use axum::http::StatusCode;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
     let calls = std::sync::Arc::new(AtomicU64::new(0));
     let bad = std::sync::Arc::new(bad);
     let answer = move |rows: Vec<serde_json::Value>| -> Result<Vec<serde_json::Value>, (StatusCode, Json<serde_json::Value>)> {
@@ -393,17 +408,7 @@ fn flaky_server(bad: Vec<String>) -> u16 {
                 answer2(rows).map(|results| Json(serde_json::json!({"results": results})))
             }),
         );
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            })
-    });
-    port
+    serve_in_background(app)
 }
 
 #[test]
@@ -780,9 +785,6 @@ fn replay_signs_with_sigv4_and_the_signature_checks_out() {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     type Seen = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
     let seen: Seen = Default::default();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
     let record = seen.clone();
     let app = axum::Router::new().route(
         "/predict",
@@ -792,16 +794,7 @@ fn replay_signs_with_sigv4_and_the_signature_checks_out() {
             axum::Json(serde_json::json!({"trans_num": row["trans_num"], "prediction": 0, "fraud_probability": 0.1}))
         }),
     );
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            })
-    });
+    let port = serve_in_background(app);
     let dir = tempfile::tempdir().unwrap();
     let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
     let url = format!("http://127.0.0.1:{port}/predict");
