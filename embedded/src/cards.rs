@@ -16,7 +16,7 @@ use fraud_core::features::CardState;
 use fraud_core::ports::{Applied, CardRecord, CardStore, StoreError};
 use redb::{ReadableTableMetadata, TableDefinition};
 
-use crate::database::GroupCommit;
+use crate::database::{Change, GroupCommit};
 
 const SHARDS: usize = 64;
 
@@ -31,12 +31,54 @@ const ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("answers");
 /// The layout of the records in the file; a change to [`CardRecord`] changes it.
 const LAYOUT: &str = "card-record-bincode-2";
 
-/// One lock's share of the cards (and, without a file, of the answers).
+/// One transaction's change to the file: the card's record and its answer, and on the first
+/// change of a day, the answers of days before yesterday dropped.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CardChange {
+    card: String,
+    record: Vec<u8>,
+    answer_key: String,
+    answer: Vec<u8>,
+    /// Answers keyed before this are removed.
+    prune_before: Option<String>,
+}
+
+impl Change for CardChange {
+    fn apply(&self, transaction: &redb::WriteTransaction) -> Result<(), redb::Error> {
+        transaction
+            .open_table(CARDS)?
+            .insert(self.card.as_str(), self.record.as_slice())?;
+        let mut answers = transaction.open_table(ANSWERS)?;
+        answers.insert(self.answer_key.as_str(), self.answer.as_slice())?;
+        if let Some(cutoff) = &self.prune_before {
+            answers.retain_in(..cutoff.as_str(), |_, _| false)?;
+        }
+        Ok(())
+    }
+}
+
+/// One lock's share of the cards and of the answers in memory: without a file, those of today
+/// and yesterday; with one, those the file's database does not hold yet.
 #[derive(Debug, Default)]
 struct Shard {
     cards: HashMap<CardKey, CardRecord>,
     answers: HashMap<String, Vec<u8>>,
     answers_day: u64,
+    /// With a file: answers by the journal group that holds them, oldest first, dropped from
+    /// memory once that group is in the database.
+    journaled: std::collections::VecDeque<(u64, String)>,
+}
+
+impl Shard {
+    /// Forgets the answers the database holds now.
+    fn drop_checkpointed(&mut self, checkpointed: u64) {
+        while let Some((group, _)) = self.journaled.front()
+            && *group <= checkpointed
+        {
+            let (_, key) = self.journaled.pop_front().expect("front exists");
+            self.answers.remove(&key);
+        }
+    }
 }
 
 fn today() -> u64 {
@@ -54,7 +96,7 @@ fn answer_key(day: u64, card: &CardKey, trans_num: &str) -> String {
 pub struct LocalCardStore {
     shards: Vec<Mutex<Shard>>,
     hasher: std::collections::hash_map::RandomState,
-    disk: Option<GroupCommit>,
+    disk: Option<GroupCommit<CardChange>>,
     /// The day up to which the file's answers were last pruned.
     pruned_day: AtomicU64,
 }
@@ -103,7 +145,10 @@ impl LocalCardStore {
                 .iter()
                 .map(|s| s.lock().map_or(0, |m| m.cards.len() as u64))
                 .sum()),
-            Some(disk) => disk.read(CARDS, 0, |table| Ok(table.len()?)),
+            Some(disk) => {
+                disk.flush()?;
+                disk.read(CARDS, 0, |table| Ok(table.len()?))
+            }
         }
     }
 
@@ -142,7 +187,7 @@ impl LocalCardStore {
         trans_num: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let keys = [day, day.saturating_sub(1)].map(|d| answer_key(d, card, trans_num));
-        // Memory first: with a file it holds the answers whose commit is still under way.
+        // Memory first: with a file it holds the answers the database does not hold yet.
         if let Some(answer) = keys.iter().find_map(|k| shard.answers.get(k)) {
             return Ok(Some(answer.clone()));
         }
@@ -186,7 +231,7 @@ impl LocalCardStore {
         Ok(record.apply_once(trans_num, score))
     }
 
-    /// Keeps `answer` in memory (without a file for two days; with one until it is committed),
+    /// Keeps `answer` in memory (without a file for two days; with one until the database holds it),
     /// dropping the answers of days before yesterday.
     fn remember_in_memory(shard: &mut Shard, key: String, day: u64, answer: Vec<u8>) {
         if shard.answers_day != day {
@@ -197,32 +242,26 @@ impl LocalCardStore {
         shard.answers.insert(key, answer);
     }
 
-    /// The write that puts `record` and `answer` in the file, pruning old answers once a day.
+    /// The change that puts `record` and `answer` in the file, pruning old answers once a day.
     fn persist(
         &self,
         card: &CardKey,
         record: &CardRecord,
-        key: String,
+        answer_key: String,
         day: u64,
         answer: Vec<u8>,
-    ) -> Result<crate::database::Write, StoreError> {
+    ) -> Result<CardChange, StoreError> {
         let disk = self.disk.as_ref().expect("persist is called with a file");
-        let bytes = bincode::serde::encode_to_vec(record, bincode::config::standard())
+        let record = bincode::serde::encode_to_vec(record, bincode::config::standard())
             .map_err(|e| disk.failed(format!("card {card}: {e}")))?;
-        let card = card.as_str().to_owned();
         let prune = self.pruned_day.swap(day, Ordering::Relaxed) != day;
-        Ok(Box::new(move |transaction| {
-            transaction
-                .open_table(CARDS)?
-                .insert(card.as_str(), bytes.as_slice())?;
-            let mut answers = transaction.open_table(ANSWERS)?;
-            answers.insert(key.as_str(), answer.as_slice())?;
-            if prune {
-                let cutoff = format!("{:08}", day.saturating_sub(1));
-                answers.retain_in(..cutoff.as_str(), |_, _| false)?;
-            }
-            Ok(())
-        }))
+        Ok(CardChange {
+            card: card.as_str().to_owned(),
+            record,
+            answer_key,
+            answer,
+            prune_before: prune.then(|| format!("{:08}", day.saturating_sub(1))),
+        })
     }
 }
 
@@ -235,6 +274,9 @@ impl CardStore for LocalCardStore {
     ) -> Result<Applied, StoreError> {
         let (applied, durable, key) = {
             let mut shard = self.shard(card)?;
+            if let Some(disk) = &self.disk {
+                shard.drop_checkpointed(disk.checkpointed());
+            }
             let day = today();
             let applied = self.apply_in_memory(&mut shard, day, card, trans_num, score)?;
             // Queued under the card's lock, so the file sees this card's changes in order;
@@ -256,10 +298,10 @@ impl CardStore for LocalCardStore {
             (applied, durable, key)
         };
         if let Some(durable) = durable {
-            durable.await?;
+            let group = durable.await?;
             if !applied.replayed {
-                // Committed: the file answers a later retry now.
-                self.shard(card)?.answers.remove(&key);
+                // Kept in memory until the database holds it.
+                self.shard(card)?.journaled.push_back((group, key));
             }
         }
         Ok(applied)

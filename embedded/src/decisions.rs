@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use fraud_core::ports::{DecisionLog, DecisionRecord, StoreError};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::database::GroupCommit;
+use crate::database::{Change, GroupCommit};
 
 /// Arrival number to the decision as JSON (the order they were logged in).
 const DECISIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("decisions");
@@ -19,10 +19,31 @@ const LOGGED: TableDefinition<&str, u64> = TableDefinition::new("logged");
 
 const LAYOUT: &str = "decision-json-1";
 
+/// One decision to log, unless its `trans_num` already is.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Logged {
+    trans_num: String,
+    json: Vec<u8>,
+}
+
+impl Change for Logged {
+    fn apply(&self, transaction: &redb::WriteTransaction) -> Result<(), redb::Error> {
+        let mut logged = transaction.open_table(LOGGED)?;
+        if logged.get(self.trans_num.as_str())?.is_some() {
+            return Ok(());
+        }
+        let mut decisions = transaction.open_table(DECISIONS)?;
+        let next = decisions.last()?.map_or(0, |(n, _)| n.value() + 1);
+        decisions.insert(next, self.json.as_slice())?;
+        logged.insert(self.trans_num.as_str(), next)?;
+        Ok(())
+    }
+}
+
 /// Decisions in a database file; each append returns once it is committed.
 #[derive(Debug)]
 pub struct LocalDecisionLog {
-    disk: GroupCommit,
+    disk: GroupCommit<Logged>,
 }
 
 impl LocalDecisionLog {
@@ -35,6 +56,7 @@ impl LocalDecisionLog {
 
     /// Number of decisions logged.
     pub fn count(&self) -> Result<u64, StoreError> {
+        self.disk.flush()?;
         self.disk.read(DECISIONS, 0, |table| Ok(table.len()?))
     }
 
@@ -42,6 +64,7 @@ impl LocalDecisionLog {
     /// how many.
     pub fn export(&self, out: &mut dyn Write) -> Result<u64, StoreError> {
         let disk = &self.disk;
+        disk.flush()?;
         let mut count = 0;
         let mut written = Ok(());
         disk.read(DECISIONS, (), |table| {
@@ -77,19 +100,8 @@ impl DecisionLog for LocalDecisionLog {
     async fn append(&self, record: DecisionRecord) -> Result<(), StoreError> {
         let json = serde_json::to_vec(&record).map_err(|e| self.disk.failed(e))?;
         let trans_num = record.trans_num;
-        self.disk
-            .write(Some(Box::new(move |transaction| {
-                let mut logged = transaction.open_table(LOGGED)?;
-                if logged.get(trans_num.as_str())?.is_some() {
-                    return Ok(());
-                }
-                let mut decisions = transaction.open_table(DECISIONS)?;
-                let next = decisions.last()?.map_or(0, |(n, _)| n.value() + 1);
-                decisions.insert(next, json.as_slice())?;
-                logged.insert(trans_num.as_str(), next)?;
-                Ok(())
-            })))
-            .await
+        self.disk.write(Some(Logged { trans_num, json })).await?;
+        Ok(())
     }
 
     fn in_process(&self) -> bool {

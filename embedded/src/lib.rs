@@ -11,8 +11,10 @@
 mod cards;
 mod database;
 mod decisions;
+mod journal;
 mod objects;
 mod tracker;
+mod writer;
 
 pub use cards::LocalCardStore;
 pub use decisions::{LocalDecisionLog, MemoryDecisionLog};

@@ -142,6 +142,81 @@ fn a_database_store_keeps_every_change_and_remembered_answer_across_a_reopen() {
     assert_eq!(store.record(&card).unwrap().unwrap().state.count(), 2);
 }
 
+/// Copies of a store's database and journal taken while it is open: what a crash (kill -9)
+/// would leave, the database as of its last checkpoint and the journal since.
+fn crash_copy(path: &std::path::Path, to: &std::path::Path, with_journal: bool) {
+    std::fs::copy(path, to).unwrap();
+    let journaled: u64 = crate::journal::paths_for(path)
+        .iter()
+        .zip(crate::journal::paths_for(to))
+        .map(|(journal, copy)| {
+            let _ = std::fs::remove_file(&copy);
+            if with_journal {
+                std::fs::copy(journal, copy).unwrap();
+            }
+            std::fs::metadata(journal).unwrap().len()
+        })
+        .sum();
+    assert!(
+        journaled > 0,
+        "the journals hold the changes since the checkpoint"
+    );
+}
+
+#[test]
+fn after_a_crash_the_journal_brings_back_every_acknowledged_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cards_path, log_path) = (dir.path().join("cards.db"), dir.path().join("decisions.db"));
+    let (cards, log) = (
+        LocalCardStore::open(&cards_path).unwrap(),
+        LocalDecisionLog::open(&log_path).unwrap(),
+    );
+    let rt = runtime();
+    let card = |n: u64| hasher().key(1_000_000_000_000 + n % 10);
+    let score_all = |from: u64, to: u64| {
+        rt.block_on(async {
+            for n in from..to {
+                let trans_num = format!("t{n}");
+                cards.apply(&card(n), &trans_num, &score).await.unwrap();
+                log.append(decision(&trans_num, 0.5)).await.unwrap();
+            }
+        })
+    };
+    // Many checkpoints and journal switches (the unit tests' journals are short), all in
+    // the database; then a tail that only the journals hold.
+    score_all(0, 1_000);
+    assert_eq!((cards.count().unwrap(), log.count().unwrap()), (10, 1_000));
+    score_all(1_000, 1_040);
+    for with_journal in [true, false] {
+        let crashed = dir.path().join(format!("crashed-{with_journal}"));
+        std::fs::create_dir_all(&crashed).unwrap();
+        crash_copy(&cards_path, &crashed.join("cards.db"), with_journal);
+        crash_copy(&log_path, &crashed.join("decisions.db"), with_journal);
+        let cards = LocalCardStore::open(&crashed.join("cards.db")).unwrap();
+        let log = LocalDecisionLog::open(&crashed.join("decisions.db")).unwrap();
+        let counted: usize = (0..10u64)
+            .filter_map(|n| cards.record(&card(n)).unwrap())
+            .map(|record| record.state.count() as usize)
+            .sum();
+        if with_journal {
+            assert_eq!((counted, log.count().unwrap()), (1_040, 1_040));
+            for n in [3, 1_039] {
+                let retried = rt
+                    .block_on(cards.apply(&card(n), &format!("t{n}"), &score))
+                    .unwrap();
+                assert!(
+                    retried.replayed,
+                    "t{n}: a retry after the crash gets the first answer"
+                );
+            }
+        } else {
+            // Without its journals the database is back at its last checkpoint: the journals
+            // are what kept the tail.
+            assert_eq!((counted, log.count().unwrap()), (1_000, 1_000));
+        }
+    }
+}
+
 #[test]
 fn a_retry_after_the_cards_window_is_still_answered_once_with_or_without_a_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -131,45 +131,68 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
     /// the transaction is scored without history and a warning is logged, never an error. The
     /// decision is logged once per `trans_num`: a retry's append is a no-op in every log, and
     /// the sink hears of first answers only, so a retried authorisation is counted once.
+    ///
+    /// A card store in this process scores once and then waits for its change to be durable;
+    /// the decision goes to the log during that wait, so a request waits for one disk write,
+    /// not two in turn. A decision logged that way is the one answered, whatever the store says
+    /// afterwards.
     pub async fn score(&self, txn: &Transaction) -> Prediction {
         let started = Instant::now();
         let input = FeatureInput::from_transaction(txn);
         let card = self.hasher.key(txn.cc_num);
-        let (prediction, replayed) = self
-            .score_with_history(txn, &input, &card)
-            .await
-            .unwrap_or_else(|problem| {
-                tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
-                let history = CardState::default().peek(&input.event);
-                (self.predict(txn, &assemble(&input, &history), false), false)
-            });
-        let record = DecisionRecord {
+        let record_of = |prediction: &Prediction| DecisionRecord {
             at: fraud_core::time::now_rfc3339(),
             trans_num: txn.trans_num.clone(),
-            card,
+            card: card.clone(),
             probability: prediction.fraud_probability,
             decision: prediction.decision,
             model_version: prediction.model_version.clone(),
             latency_us: started.elapsed().as_micros() as u64,
             card_history_used: prediction.card_history_used,
         };
+        let (decided, decision) = tokio::sync::oneshot::channel();
+        let early = self.cards.in_process().then_some(decided);
+        let log_early = async {
+            let Ok(record) = decision.await else {
+                return false;
+            };
+            self.append_to_log(record, &txn.trans_num).await;
+            true
+        };
+        let (scored, logged) = tokio::join!(
+            self.score_with_history(txn, &input, &card, early, &record_of),
+            log_early
+        );
+        let (prediction, replayed) = scored.unwrap_or_else(|problem| {
+            tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
+            let history = CardState::default().peek(&input.event);
+            (self.predict(txn, &assemble(&input, &history), false), false)
+        });
+        let record = record_of(&prediction);
         if let Some(sink) = self.decision_sink.as_ref().filter(|_| !replayed) {
             sink(&prediction, record.latency_us);
         }
         // Appended on a retry too: if the first attempt stopped between the card store and the
         // log, this is where its decision is recorded.
-        self.append_to_log(record, &txn.trans_num).await;
+        if !logged {
+            self.append_to_log(record, &txn.trans_num).await;
+        }
         prediction
     }
 
     /// Scores through the card store: the prediction, and whether it is a remembered answer to
-    /// a retry.
+    /// a retry. With `early`, the fresh decision's record is sent there as soon as it is made,
+    /// and it stands even if the store then fails to record the card's change.
     async fn score_with_history(
         &self,
         txn: &Transaction,
         input: &FeatureInput,
         card: &CardKey,
+        early: Option<tokio::sync::oneshot::Sender<DecisionRecord>>,
+        record_of: &(dyn Fn(&Prediction) -> DecisionRecord + Sync),
     ) -> Result<(Prediction, bool), String> {
+        let logs_early = early.is_some();
+        let early = Mutex::new(early);
         // The fresh prediction is also handed out directly, so only a retry decodes a stored one.
         let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
         let with_history = |state: &mut CardState| {
@@ -177,6 +200,9 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             let prediction = self.predict(txn, &features, true);
             let answer = bincode::serde::encode_to_vec(&prediction, bincode::config::standard())
                 .unwrap_or_default();
+            if let Some(early) = early.lock().ok().and_then(|mut slot| slot.take()) {
+                let _ = early.send(record_of(&prediction));
+            }
             if let Ok(mut slot) = fresh.lock() {
                 *slot = Some(prediction);
             }
@@ -186,19 +212,31 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         let applied = if self.cards.in_process() {
             apply.await
         } else {
-            tokio::time::timeout(self.store_budget, apply)
-                .await
-                .map_err(|_| format!("no answer within {} ms", self.store_budget.as_millis()))?
-        }
-        .map_err(|e| e.to_string())?;
-        if !applied.replayed {
-            return fresh
-                .lock()
-                .ok()
-                .and_then(|mut slot| slot.take())
-                .map(|prediction| (prediction, false))
-                .ok_or_else(|| "the store answered without scoring".to_owned());
-        }
+            match tokio::time::timeout(self.store_budget, apply).await {
+                Ok(applied) => applied,
+                Err(_) => {
+                    return Err(format!(
+                        "no answer within {} ms",
+                        self.store_budget.as_millis()
+                    ));
+                }
+            }
+        };
+        // No early decision was sent from here on: the join in `score` stops waiting for one.
+        drop(early.lock().map(|mut slot| slot.take()));
+        let fresh = fresh.lock().ok().and_then(|mut slot| slot.take());
+        let applied = match (applied, fresh) {
+            (Err(problem), Some(prediction)) if logs_early => {
+                tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state not recorded; answering the decision already logged");
+                return Ok((prediction, false));
+            }
+            (Err(problem), _) => return Err(problem.to_string()),
+            (Ok(applied), Some(prediction)) if !applied.replayed => return Ok((prediction, false)),
+            (Ok(applied), _) if !applied.replayed => {
+                return Err("the store answered without scoring".to_owned());
+            }
+            (Ok(applied), _) => applied,
+        };
         bincode::serde::decode_from_slice::<Prediction, _>(
             &applied.answer,
             bincode::config::standard(),

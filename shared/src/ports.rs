@@ -156,6 +156,8 @@ pub struct DecisionRecord {
     pub probability: f64,
     pub decision: Decision,
     pub model_version: String,
+    /// From the request's start to the decision: with a card store in the process, before
+    /// its change is on disk (the log is written during that wait); otherwise after it.
     pub latency_us: u64,
     pub card_history_used: bool,
 }

@@ -496,6 +496,67 @@ async fn a_slow_or_failing_store_degrades_to_stateless_scoring_not_a_5xx() {
     );
 }
 
+/// A store in this process whose write fails after the transaction was scored (a disk failing
+/// under its journal). Its decision went to the log while the write was under way.
+struct FailsAfterScoring;
+
+impl CardStore for FailsAfterScoring {
+    async fn apply(
+        &self,
+        _: &fraud_core::card_key::CardKey,
+        _: &str,
+        score: &(dyn Fn(&mut fraud_core::features::CardState) -> Vec<u8> + Sync),
+    ) -> Result<fraud_core::ports::Applied, fraud_core::ports::StoreError> {
+        score(&mut fraud_core::features::CardState::default());
+        tokio::task::yield_now().await;
+        Err(fraud_core::ports::StoreError::Failed {
+            what: "cards.db".into(),
+            reason: "no space left on device".into(),
+        })
+    }
+
+    fn in_process(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn the_logged_decision_is_the_answered_one_even_when_the_card_write_fails_after_it() {
+    let rows = test_rows();
+    let service = service_with(FailsAfterScoring).await;
+    let app = router(service.clone());
+    let mut answered = Vec::new();
+    for row in &rows[..3] {
+        let (status, body) = send(&app, post("/predict", body_of(row).to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["card_history_used"], true,
+            "scored with the (empty) history"
+        );
+        answered.push((
+            body["trans_num"].as_str().unwrap().to_owned(),
+            body["fraud_probability"].as_f64().unwrap(),
+            body["decision"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let logged: Vec<_> = service
+        .log()
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let decision = serde_json::to_value(r.decision).unwrap();
+            (
+                r.trans_num.clone(),
+                r.probability,
+                decision.as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(logged, answered, "one decision each, the one answered");
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes() {
     let doc: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
