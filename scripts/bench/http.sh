@@ -107,7 +107,7 @@ fi
 
 # Durability on (the default): card state and decisions in database files, every answer
 # committed to disk before it is sent; DURABLE=0 keeps card state in memory.
-rm -f "$OUT/decisions.db" "$OUT/cards.db"
+rm -f "$OUT"/decisions.db* "$OUT"/cards.db*  # with their journals
 STATE=()
 [[ ${DURABLE:-1} == 1 ]] && STATE=(--state "$OUT/cards.db")
 start_server ours 8012 env CARD_HASH_SECRET=bench-secret-0123456789abcdef "$FRAUD" serve --model "$OUT/model.bin" \

@@ -16,7 +16,7 @@ ROWS=${1:-../shared/data/kaggle/fraudTest_head.csv}
 ROWS=$(realpath "$ROWS")
 OUT=$(realpath -m "${2:-out/bench-kill}")
 mkdir -p "$OUT"
-rm -f "$OUT/cards.db" "$OUT/decisions.db" "$OUT/acknowledged.jsonl"
+rm -f "$OUT"/cards.db* "$OUT"/decisions.db* "$OUT/acknowledged.jsonl"  # with their journals
 
 cargo build --release --locked -q -p fraud-cli
 source scripts/cargo-target.sh
