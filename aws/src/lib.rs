@@ -14,7 +14,7 @@ use fraud_core::card_key::CardKey;
 use fraud_core::features::CardState;
 use fraud_core::ports::{
     Applied, CardRecord, CardStore, DecisionLog, DecisionRecord, ObjectReader, ObjectStore,
-    StoreError,
+    REMEMBERED_ANSWERS, StoreError,
 };
 
 /// SDK configuration from the environment, with TLS by rustls + ring (no C build, see
@@ -167,14 +167,36 @@ impl ObjectStore for S3ObjectStore {
 /// How often a conditional write that lost a race is retried before giving up.
 const MAX_ATTEMPTS: usize = 8;
 
+/// An answer pushed out of its card's window stays in the table this long as an item of its
+/// own, so a retry that comes after more than [`REMEMBERED_ANSWERS`] later transactions of its
+/// card is still answered, not scored and counted again.
+const EVICTED_ANSWER_SECONDS: u64 = 2 * 86_400;
+
+/// Lanes that serialise the updates of one card within this process.
+const LANES: usize = 256;
+
 /// Card records in a DynamoDB table keyed by `card` (the keyed hash), one item per card:
 /// `record` (binary, the bincode [`CardRecord`]) and `version` (number). Updates are
 /// optimistic: read, apply, write only if `version` is unchanged, retry on a lost race, so two
-/// requests for one card never lose an update.
+/// requests for one card never lose an update. Within one process, the updates of a card wait
+/// for each other (a lane per card hash) instead of racing on the table, so only writers in
+/// other processes can make one lose. An answer pushed out of the record's window is kept as
+/// an item `card` = `"{card}#{trans_num}"` with `answer` and an `expires_at` TTL.
 #[derive(Debug, Clone)]
 pub struct DynamoCardStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    lanes: std::sync::Arc<[tokio::sync::Mutex<()>]>,
+}
+
+fn evicted_key(card: &CardKey, trans_num: &str) -> String {
+    format!("{}#{trans_num}", card.as_str())
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl DynamoCardStore {
@@ -182,7 +204,65 @@ impl DynamoCardStore {
         DynamoCardStore {
             client,
             table: table.into(),
+            lanes: (0..LANES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
+    }
+
+    fn lane(&self, card: &CardKey) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(card.as_str());
+        &self.lanes[hash as usize % LANES]
+    }
+
+    /// The answer to `trans_num` kept after it left the card's window, if any.
+    async fn evicted_answer(
+        &self,
+        card: &CardKey,
+        trans_num: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = evicted_key(card, trans_num);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("card", AttributeValue::S(key.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failed(self.what(card), error_chain(&e)))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let expired = match item.get("expires_at") {
+            Some(AttributeValue::N(n)) => n.parse::<u64>().is_ok_and(|at| at <= now_seconds()),
+            _ => false,
+        };
+        match item.get("answer") {
+            _ if expired => Ok(None),
+            Some(AttributeValue::B(answer)) => Ok(Some(answer.as_ref().to_vec())),
+            _ => Err(failed(key, "no binary `answer` attribute")),
+        }
+    }
+
+    /// Keeps `answer` to `trans_num` as an item of its own before the record that drops it is
+    /// written (writing it twice writes the same answer).
+    async fn keep_evicted(
+        &self,
+        card: &CardKey,
+        trans_num: &str,
+        answer: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let expires_at = now_seconds() + EVICTED_ANSWER_SECONDS;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("card", AttributeValue::S(evicted_key(card, trans_num)))
+            .item("answer", AttributeValue::B(Blob::new(answer)))
+            .item("expires_at", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await
+            .map_err(|e| failed(self.what(card), error_chain(&e)))?;
+        Ok(())
     }
 
     fn what(&self, card: &CardKey) -> String {
@@ -260,6 +340,7 @@ impl CardStore for DynamoCardStore {
         trans_num: &str,
         score: &(dyn Fn(&mut CardState) -> Vec<u8> + Sync),
     ) -> Result<Applied, StoreError> {
+        let _turn = self.lane(card).lock().await;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
                 // Back off with jitter so racing writers stop colliding.
@@ -267,8 +348,25 @@ impl CardStore for DynamoCardStore {
                 tokio::time::sleep(wait).await;
             }
             let (mut record, version) = self.read(card).await?;
+            let window_full = record.answers.len() >= REMEMBERED_ANSWERS;
+            if window_full
+                && record.answer_for(trans_num).is_none()
+                && let Some(answer) = self.evicted_answer(card, trans_num).await?
+            {
+                return Ok(Applied {
+                    answer,
+                    replayed: true,
+                });
+            }
+            let evicted = record.answers.front().cloned().filter(|_| window_full);
             let applied = record.apply_once(trans_num, score);
-            if applied.replayed || self.write(card, &record, version).await? {
+            if applied.replayed {
+                return Ok(applied);
+            }
+            if let Some((evicted_trans_num, answer)) = evicted {
+                self.keep_evicted(card, &evicted_trans_num, answer).await?;
+            }
+            if self.write(card, &record, version).await? {
                 return Ok(applied);
             }
         }
@@ -303,9 +401,7 @@ impl DynamoDecisionLog {
 
 impl DecisionLog for DynamoDecisionLog {
     async fn append(&self, r: DecisionRecord) -> Result<(), StoreError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = now_seconds();
         match self
             .client
             .put_item()

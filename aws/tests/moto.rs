@@ -86,6 +86,41 @@ async fn racing_updates_of_one_card_are_never_lost() {
 }
 
 #[tokio::test]
+async fn a_retry_after_the_cards_window_gets_its_first_answer_and_is_not_counted_again() {
+    let (config, suffix) = moto().await;
+    let client = dynamodb_client(&config);
+    let name = format!("cards-window-{suffix}");
+    create_table(&client, &name, "card").await;
+    let store = DynamoCardStore::new(client, &name);
+    let card = CardHasher::new(b"moto-secret-0123456789")
+        .unwrap()
+        .key(4_000_000_000_000_004);
+    let first = store.apply(&card, "t0", &score).await.unwrap();
+    // More later transactions than the record's window holds.
+    for i in 1..=(fraud_core::ports::REMEMBERED_ANSWERS + 3) {
+        store.apply(&card, &format!("t{i}"), &score).await.unwrap();
+    }
+    let retry = store.apply(&card, "t0", &score).await.unwrap();
+    assert!(
+        retry.replayed,
+        "answered from the kept answer, not scored again"
+    );
+    assert_eq!(retry.answer, first.answer);
+    let counted = std::sync::Mutex::new(0);
+    store
+        .apply(&card, "last", &|state: &mut CardState| {
+            *counted.lock().unwrap() = state.count();
+            Vec::new()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        *counted.lock().unwrap(),
+        fraud_core::ports::REMEMBERED_ANSWERS as u64 + 4
+    );
+}
+
+#[tokio::test]
 async fn a_missing_table_is_an_error_naming_it() {
     let (config, suffix) = moto().await;
     let store = DynamoCardStore::new(dynamodb_client(&config), format!("absent-{suffix}"));

@@ -1,6 +1,7 @@
 //! 1,000 concurrent requests for one card, every transaction sent twice at once (its retry
 //! racing the original): each transaction counts once in the card's state and is logged once,
-//! and a retry gets the original's answer. Against the embedded database stores.
+//! and a retry gets the original's answer. Against the embedded database stores, and (with the
+//! `moto-tests` feature) against DynamoDB on the moto server scripts/test.sh starts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -133,4 +134,44 @@ async fn one_card_embedded_database_stores() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), DISTINCT);
+}
+
+#[cfg(feature = "moto-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_card_dynamodb_on_moto() {
+    use fraud_aws::{DynamoCardStore, DynamoDecisionLog, dynamodb_client, sdk_config};
+    use fraud_testkit::moto::{create_table, point_sdk_at_moto};
+    point_sdk_at_moto();
+    let client = dynamodb_client(&sdk_config().await);
+    let suffix = fraud_testkit::unique_suffix();
+    let (card_table, log_table) = (format!("one-card-{suffix}"), format!("one-log-{suffix}"));
+    create_table(&client, &card_table, "card").await;
+    create_table(&client, &log_table, "trans_num").await;
+    let cards = DynamoCardStore::new(client.clone(), &card_table);
+    let log = DynamoDecisionLog::new(client.clone(), &log_table);
+    let (pairs, count, _) = score_twice_at_once(cards, log).await;
+    assert!(
+        pairs.iter().flatten().all(|p| p.card_history_used),
+        "no request fell back to scoring without history"
+    );
+    check_counted_once(&pairs, count);
+    assert_eq!(count, DISTINCT as u64);
+    let mut logged = Vec::new();
+    let mut pages = client
+        .scan()
+        .table_name(&log_table)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item.unwrap();
+        logged.push(item["trans_num"].as_s().unwrap().clone());
+    }
+    logged.sort();
+    logged.dedup();
+    assert_eq!(
+        logged.len(),
+        DISTINCT,
+        "every transaction logged (one item each)"
+    );
 }
