@@ -148,6 +148,26 @@ impl Mlflow {
             .map(|v| str_at(&v, &["model_version", "version"])))
     }
 
+    /// The ids of the experiment's runs, up to 1,000 (tests, checks).
+    pub async fn run_ids(&self, experiment_id: &str) -> Result<Vec<String>, TrackerError> {
+        let found = self
+            .ok(
+                Method::POST,
+                "/api/2.0/mlflow/runs/search",
+                Some(json!({"experiment_ids": [experiment_id], "max_results": 1000})),
+            )
+            .await?;
+        Ok(found
+            .get("runs")
+            .and_then(Value::as_array)
+            .map(|runs| {
+                runs.iter()
+                    .map(|r| str_at(r, &["info", "run_id"]))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// A run's logged data (tests, checks).
     pub async fn run(&self, run_id: &str) -> Result<Value, TrackerError> {
         self.ok(
