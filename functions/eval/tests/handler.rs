@@ -3,8 +3,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eval::{Config, EvalError, Evaluated, Gate, ModelCache, Settings, handle};
+use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
 use fraud_core::registry::ModelPointer;
 use fraud_core::registry::{CHAMPION_KEY, promote};
 use fraud_core::run::{RunKind, RunRecord};
@@ -530,4 +532,192 @@ async fn an_event_from_another_bucket_is_refused_naming_both() {
             && text.contains("fraud-prod"),
         "{text}"
     );
+}
+
+/// The bucket as an evaluation cut off half-way sees it (the function past its time limit, or
+/// its instance gone): the call after the first `calls` fails, and so does every later one.
+struct CutOffAfter<'a> {
+    store: &'a LocalObjectStore,
+    calls: AtomicUsize,
+}
+
+impl CutOffAfter<'_> {
+    fn call(&self, key: &str) -> Result<(), StoreError> {
+        self.calls
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| StoreError::Failed {
+                what: self.store.describe(key),
+                reason: "cut off in the test".into(),
+            })
+    }
+}
+
+impl ObjectStore for CutOffAfter<'_> {
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        self.call(key)?;
+        self.store.get(key).await
+    }
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.call(key)?;
+        self.store.put(key, bytes).await
+    }
+    async fn open(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        self.call(key)?;
+        self.store.open(key).await
+    }
+    fn describe(&self, key: &str) -> String {
+        self.store.describe(key)
+    }
+}
+
+/// A file's content without what the clock puts in it (when it was written, how long the run
+/// took) and with the bucket's folder (`root`, in local paths) named `<bucket>`: JSON without
+/// those fields, other text with its timestamps blanked.
+fn without_clock(key: &str, bytes: &[u8], root: &Path) -> String {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for clock in ["seconds", "rows_per_second", "generated_at", "created_at"] {
+                    map.remove(clock);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let text = String::from_utf8_lossy(bytes).replace(&root.display().to_string(), "<bucket>");
+    if key.ends_with(".json") {
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        strip(&mut value);
+        return value.to_string();
+    }
+    // RFC 3339 UTC timestamps, as fraud_core::time writes them: "YYYY-MM-DDTHH:MM:SS...Z".
+    let bytes = text.as_bytes();
+    let is_date = |d: &[u8]| {
+        d.iter().enumerate().all(|(n, b)| match n {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+    };
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let stamp = bytes
+            .get(at..at + 11)
+            .filter(|s| is_date(&s[..10]) && s[10] == b'T');
+        let end = stamp.and_then(|_| bytes[at..].iter().take(40).position(|&b| b == b'Z'));
+        match end {
+            Some(z) => {
+                out.extend_from_slice(b"<time>");
+                at += z + 1;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every file under `dir`, by its path inside it, with its bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let key = path.strip_prefix(dir).unwrap().display().to_string();
+                found.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+/// A copy of the bucket at `from`, modification times kept (they are the local store's
+/// version tags, which name the run records).
+fn copy_bucket(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for (key, bytes) in files(from) {
+        let path = to.path().join(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let modified = std::fs::metadata(from.join(&key))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    }
+    to
+}
+
+#[tokio::test]
+async fn an_evaluation_cut_off_at_any_call_then_delivered_again_writes_what_one_run_writes() {
+    let trained = bucket();
+    let store = Arc::new(LocalObjectStore::new(trained.path()));
+    let version = train(&store, serde_json::json!({"iterations": 20})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    let settings = Settings::default();
+    let event = fixture("s3_put_eval.json");
+    let reference = copy_bucket(trained.path());
+    let in_one_go = LocalObjectStore::new(reference.path());
+    let first = handle(&in_one_go, &ModelCache::default(), &settings, event.clone())
+        .await
+        .unwrap();
+    let expected = files(reference.path());
+    let mut cut = 0;
+    for calls in 0.. {
+        let bucket = copy_bucket(trained.path());
+        let store = LocalObjectStore::new(bucket.path());
+        let cut_off = CutOffAfter {
+            store: &store,
+            calls: AtomicUsize::new(calls),
+        };
+        let models = ModelCache::default();
+        if handle(&cut_off, &models, &settings, event.clone())
+            .await
+            .is_ok()
+        {
+            break; // enough calls for the whole evaluation
+        }
+        cut += 1;
+        let again = handle(&store, &models, &settings, event.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            Evaluated {
+                reused: false,
+                seconds: first[0].seconds,
+                ..again[0].clone()
+            },
+            first[0],
+            "cut off after {calls} calls"
+        );
+        let written = files(bucket.path());
+        assert_eq!(
+            written.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "cut off after {calls} calls"
+        );
+        for (key, bytes) in &written {
+            assert_eq!(
+                without_clock(key, bytes, bucket.path()),
+                without_clock(key, &expected[key], reference.path()),
+                "cut off after {calls} calls: {key}"
+            );
+        }
+    }
+    eprintln!("cut off before each of the {cut} calls of an evaluation, then delivered again");
+    assert!(cut >= 4, "an evaluation makes {cut} calls");
 }
