@@ -67,6 +67,11 @@ impl Journal {
         let found = first_epoch
             .map(|epoch| (epoch, records_of(&bytes, epoch)))
             .filter(|(_, records)| !records.is_empty());
+        if let Some((epoch, records)) = &found
+            && damaged_in_the_middle(&bytes, *epoch, records.len())
+        {
+            tracing::error!(journal = %path.display(), epoch, read = records.len(), "a damaged journal record is followed by whole ones, which are not applied: a crash leaves this only when two unsynced groups reach the disk out of order; otherwise the journal is damaged and changes after it are lost");
+        }
         Ok((journal, found))
     }
 
@@ -143,20 +148,40 @@ fn checksum(epoch: u64, payload: &[u8]) -> u32 {
 fn records_of(bytes: &[u8], epoch: u64) -> Vec<Vec<u8>> {
     let mut records = Vec::new();
     let mut at = 0;
-    while let Some(header) = bytes.get(at..at + HEADER) {
-        let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-        let written_in = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-        let Some(payload) = bytes.get(at + HEADER..at + HEADER + length) else {
-            break;
-        };
-        if written_in != epoch || checksum(epoch, payload) != crc {
-            break;
-        }
+    while let Some(payload) = record_at(bytes, at, epoch) {
         records.push(payload.to_vec());
-        at += HEADER + length;
+        at += HEADER + payload.len();
     }
     records
+}
+
+/// The payload of the record of `epoch` at `at`, if there is a whole one.
+fn record_at(bytes: &[u8], at: usize, epoch: u64) -> Option<&[u8]> {
+    let header = bytes.get(at..at + HEADER)?;
+    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let written_in = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let payload = bytes.get(at + HEADER..at + HEADER + length)?;
+    (written_in == epoch && checksum(epoch, payload) == crc).then_some(payload)
+}
+
+/// Whether the record after the `count` readable ones of `epoch` fails its checksum while the
+/// one after it is whole: a crash leaves that only when two unsynced groups reach the disk out
+/// of order; otherwise a record in the middle is damaged, and the ones after it are lost.
+fn damaged_in_the_middle(bytes: &[u8], epoch: u64, count: usize) -> bool {
+    let mut at = 0;
+    for _ in 0..count {
+        let Some(payload) = record_at(bytes, at, epoch) else {
+            return false;
+        };
+        at += HEADER + payload.len();
+    }
+    let Some(header) = bytes.get(at..at + HEADER) else {
+        return false;
+    };
+    let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+    let same_epoch = header[8..16] == epoch.to_le_bytes();
+    same_epoch && record_at(bytes, at + HEADER + length, epoch).is_some()
 }
 
 #[cfg(test)]
@@ -199,6 +224,17 @@ mod tests {
         assert_eq!(records_of(&bytes, 4), vec![b"new-1".to_vec()]);
         // A zero-filled tail is not a record of any epoch.
         assert!(records_of(&[0; 64], 0).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_record_followed_by_whole_ones_is_told_apart_from_a_torn_tail() {
+        let mut bytes = journal_with(5, &[b"kept", b"flipped", b"after"]);
+        assert!(!damaged_in_the_middle(&bytes, 5, 3));
+        bytes[HEADER + 4 + HEADER + 2] ^= 1;
+        assert!(damaged_in_the_middle(&bytes, 5, 1));
+        let mut torn = journal_with(5, &[b"kept", b"torn"]);
+        torn.truncate(torn.len() - 1);
+        assert!(!damaged_in_the_middle(&torn, 5, 1));
     }
 
     #[test]
