@@ -80,6 +80,6 @@ echo "MLflow on port $MLFLOW_PORT (pid ${PIDS[1]})"
 step "cargo test"
 FRAUD_TEST_MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT" FRAUD_TEST_MLFLOW_URI="http://127.0.0.1:$MLFLOW_PORT" \
   FRAUD_TEST_CHROMIUM="$CHROMIUM" \
-  cargo test --workspace --locked --features fraud-aws/moto-tests,fraud-service/moto-tests,mlflow-logger/mlflow-tests,fraud-e2e/stack-tests,fraud-cli/browser-tests
+  cargo test --workspace --locked --features fraud-aws/moto-tests,fraud-service/moto-tests,eval/moto-tests,mlflow-logger/mlflow-tests,fraud-e2e/stack-tests,fraud-cli/browser-tests
 
 step "all tests passed"

@@ -1,6 +1,7 @@
 //! The evaluation handler offline: SAM-generated S3 events over a local bucket holding data from
 //! the project's simulator and models trained by the train function's own handler.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -536,12 +537,12 @@ async fn an_event_from_another_bucket_is_refused_naming_both() {
 
 /// The bucket as an evaluation cut off half-way sees it (the function past its time limit, or
 /// its instance gone): the call after the first `calls` fails, and so does every later one.
-struct CutOffAfter<'a> {
-    store: &'a LocalObjectStore,
+struct CutOffAfter<'a, S> {
+    store: &'a S,
     calls: AtomicUsize,
 }
 
-impl CutOffAfter<'_> {
+impl<S: ObjectStore> CutOffAfter<'_, S> {
     fn call(&self, key: &str) -> Result<(), StoreError> {
         self.calls
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -553,7 +554,7 @@ impl CutOffAfter<'_> {
     }
 }
 
-impl ObjectStore for CutOffAfter<'_> {
+impl<S: ObjectStore> ObjectStore for CutOffAfter<'_, S> {
     async fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.call(key)?;
         self.store.get(key).await
@@ -572,9 +573,9 @@ impl ObjectStore for CutOffAfter<'_> {
 }
 
 /// A file's content without what the clock puts in it (when it was written, how long the run
-/// took) and with the bucket's folder (`root`, in local paths) named `<bucket>`: JSON without
+/// took) and with the bucket's `location` (in the paths it names) as `<bucket>`: JSON without
 /// those fields, other text with its timestamps blanked.
-fn without_clock(key: &str, bytes: &[u8], root: &Path) -> String {
+fn without_clock(key: &str, bytes: &[u8], location: &str) -> String {
     fn strip(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
@@ -587,7 +588,7 @@ fn without_clock(key: &str, bytes: &[u8], root: &Path) -> String {
             _ => {}
         }
     }
-    let text = String::from_utf8_lossy(bytes).replace(&root.display().to_string(), "<bucket>");
+    let text = String::from_utf8_lossy(bytes).replace(location, "<bucket>");
     if key.ends_with(".json") {
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
         strip(&mut value);
@@ -623,8 +624,8 @@ fn without_clock(key: &str, bytes: &[u8], root: &Path) -> String {
 }
 
 /// Every file under `dir`, by its path inside it, with its bytes.
-fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut found = std::collections::BTreeMap::new();
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut found = BTreeMap::new();
     let mut folders = vec![dir.to_owned()];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
@@ -640,59 +641,95 @@ fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     found
 }
 
-/// A copy of the bucket at `from`, modification times kept (they are the local store's
-/// version tags, which name the run records).
-fn copy_bucket(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().unwrap();
-    for (key, bytes) in files(from) {
-        let path = to.path().join(&key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, bytes).unwrap();
-        let modified = std::fs::metadata(from.join(&key))
-            .unwrap()
-            .modified()
-            .unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(modified)
-            .unwrap();
+/// Where the cut-off test keeps its buckets: a folder, or S3 on moto.
+trait Bucket: Sized {
+    type Store: ObjectStore;
+    fn store(&self) -> &Self::Store;
+    /// Every object, by key.
+    async fn objects(&self) -> BTreeMap<String, Vec<u8>>;
+    /// A new bucket holding the same objects, with the same version tags.
+    async fn copy(&self) -> Self;
+    /// How the bucket appears in the paths the outputs name.
+    fn location(&self) -> String;
+    /// The evaluation event of `eval/incoming/fraudTest.csv` in this bucket.
+    fn event(&self) -> serde_json::Value {
+        fixture("s3_put_eval.json")
     }
-    to
 }
 
-#[tokio::test]
-async fn an_evaluation_cut_off_at_any_call_then_delivered_again_writes_what_one_run_writes() {
-    let trained = bucket();
-    let store = Arc::new(LocalObjectStore::new(trained.path()));
-    let version = train(&store, serde_json::json!({"iterations": 20})).await;
-    promote(store.as_ref(), &version).await.unwrap();
+struct LocalBucket {
+    dir: tempfile::TempDir,
+    store: LocalObjectStore,
+}
+
+impl LocalBucket {
+    fn at(dir: tempfile::TempDir) -> Self {
+        let store = LocalObjectStore::new(dir.path());
+        LocalBucket { dir, store }
+    }
+}
+
+impl Bucket for LocalBucket {
+    type Store = LocalObjectStore;
+    fn store(&self) -> &LocalObjectStore {
+        &self.store
+    }
+    async fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        files(self.dir.path())
+    }
+    /// Modification times kept: they are the local store's version tags.
+    async fn copy(&self) -> Self {
+        let to = tempfile::tempdir().unwrap();
+        for (key, bytes) in files(self.dir.path()) {
+            let path = to.path().join(&key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+            let from = self.dir.path().join(&key);
+            let modified = std::fs::metadata(from).unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+        }
+        LocalBucket::at(to)
+    }
+    fn location(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+}
+
+/// Cuts the evaluation of `trained` (a bucket with a champion and `eval/incoming/fraudTest.csv`)
+/// off before each of its calls in turn, in a copy each time, and delivers the event again;
+/// checks that the copy then holds what an uninterrupted evaluation writes. How many calls an
+/// evaluation makes.
+async fn cut_off_at_every_call<B: Bucket>(trained: &B) -> usize {
     let settings = Settings::default();
-    let event = fixture("s3_put_eval.json");
-    let reference = copy_bucket(trained.path());
-    let in_one_go = LocalObjectStore::new(reference.path());
-    let first = handle(&in_one_go, &ModelCache::default(), &settings, event.clone())
-        .await
-        .unwrap();
-    let expected = files(reference.path());
-    let mut cut = 0;
+    let reference = trained.copy().await;
+    let first = handle(
+        reference.store(),
+        &ModelCache::default(),
+        &settings,
+        reference.event(),
+    )
+    .await
+    .unwrap();
+    let expected = reference.objects().await;
     for calls in 0.. {
-        let bucket = copy_bucket(trained.path());
-        let store = LocalObjectStore::new(bucket.path());
+        let bucket = trained.copy().await;
         let cut_off = CutOffAfter {
-            store: &store,
+            store: bucket.store(),
             calls: AtomicUsize::new(calls),
         };
         let models = ModelCache::default();
-        if handle(&cut_off, &models, &settings, event.clone())
+        if handle(&cut_off, &models, &settings, bucket.event())
             .await
             .is_ok()
         {
-            break; // enough calls for the whole evaluation
+            return calls; // enough calls for the whole evaluation
         }
-        cut += 1;
-        let again = handle(&store, &models, &settings, event.clone())
+        let again = handle(bucket.store(), &models, &settings, bucket.event())
             .await
             .unwrap();
         assert_eq!(
@@ -704,7 +741,7 @@ async fn an_evaluation_cut_off_at_any_call_then_delivered_again_writes_what_one_
             first[0],
             "cut off after {calls} calls"
         );
-        let written = files(bucket.path());
+        let written = bucket.objects().await;
         assert_eq!(
             written.keys().collect::<Vec<_>>(),
             expected.keys().collect::<Vec<_>>(),
@@ -712,12 +749,107 @@ async fn an_evaluation_cut_off_at_any_call_then_delivered_again_writes_what_one_
         );
         for (key, bytes) in &written {
             assert_eq!(
-                without_clock(key, bytes, bucket.path()),
-                without_clock(key, &expected[key], reference.path()),
+                without_clock(key, bytes, &bucket.location()),
+                without_clock(key, &expected[key], &reference.location()),
                 "cut off after {calls} calls: {key}"
             );
         }
     }
-    eprintln!("cut off before each of the {cut} calls of an evaluation, then delivered again");
-    assert!(cut >= 4, "an evaluation makes {cut} calls");
+    unreachable!("the loop returns")
+}
+
+#[tokio::test]
+async fn an_evaluation_cut_off_at_any_call_then_delivered_again_writes_what_one_run_writes() {
+    let trained = bucket();
+    let store = Arc::new(LocalObjectStore::new(trained.path()));
+    let version = train(&store, serde_json::json!({"iterations": 20})).await;
+    promote(store.as_ref(), &version).await.unwrap();
+    let calls = cut_off_at_every_call(&LocalBucket::at(trained)).await;
+    eprintln!("cut off before each of the {calls} calls of an evaluation, then delivered again");
+    assert!(calls >= 4, "an evaluation makes {calls} calls");
+}
+
+/// S3 on the moto server scripts/test.sh starts (feature `moto-tests`).
+#[cfg(feature = "moto-tests")]
+mod on_moto {
+    use super::*;
+    use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
+
+    struct MotoBucket {
+        client: aws_sdk_s3::Client,
+        name: String,
+        store: S3ObjectStore,
+    }
+
+    impl MotoBucket {
+        async fn new(client: &aws_sdk_s3::Client) -> Self {
+            let name = format!("cut-off-{}", fraud_testkit::unique_suffix());
+            client.create_bucket().bucket(&name).send().await.unwrap();
+            MotoBucket {
+                client: client.clone(),
+                store: S3ObjectStore::new(client.clone(), &name),
+                name,
+            }
+        }
+    }
+
+    impl Bucket for MotoBucket {
+        type Store = S3ObjectStore;
+        fn store(&self) -> &S3ObjectStore {
+            &self.store
+        }
+        async fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+            let mut found = BTreeMap::new();
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.name)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for object in page.unwrap().contents() {
+                    let key = object.key().unwrap().to_owned();
+                    let bytes = self.store.get(&key).await.unwrap();
+                    found.insert(key, bytes);
+                }
+            }
+            found
+        }
+        /// S3's version tag of a plain upload is the content's MD5: a copy keeps it.
+        async fn copy(&self) -> Self {
+            let copy = MotoBucket::new(&self.client).await;
+            for (key, bytes) in self.objects().await {
+                copy.store.put(&key, bytes).await.unwrap();
+            }
+            copy
+        }
+        fn location(&self) -> String {
+            format!("s3://{}", self.name)
+        }
+        fn event(&self) -> serde_json::Value {
+            let mut event = fixture("s3_put_eval.json");
+            event["Records"][0]["s3"]["bucket"]["name"] = self.name.clone().into();
+            event
+        }
+    }
+
+    #[tokio::test]
+    async fn on_s3_an_evaluation_cut_off_at_any_call_then_delivered_again_writes_what_one_run_writes()
+     {
+        fraud_testkit::moto::point_sdk_at_moto();
+        let client = s3_client(&sdk_config().await);
+        let trained = MotoBucket::new(&client).await;
+        let simulated = bucket();
+        for (key, bytes) in files(simulated.path()) {
+            trained.store.put(&key, bytes).await.unwrap();
+        }
+        let store = Arc::new(S3ObjectStore::new(client.clone(), &trained.name));
+        let request = serde_json::json!({"train_key": "training/fraudTrain.csv", "params": {"iterations": 20}});
+        let version = train::handle(store.clone(), request).await.unwrap()[0]
+            .model_version
+            .clone();
+        promote(store.as_ref(), &version).await.unwrap();
+        let calls = cut_off_at_every_call(&trained).await;
+        assert!(calls >= 4, "an evaluation makes {calls} calls");
+    }
 }
