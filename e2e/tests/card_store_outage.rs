@@ -3,6 +3,7 @@
 //! card's history again once it can. DynamoDB is moto behind a proxy in this test that can stop
 //! forwarding and cut the connections it holds, as a network partition or a restarted endpoint
 //! would (moto itself keeps the tables, so the history written before the outage is still there).
+//! The decisions the log could not take meanwhile are each kept whole in an error log line.
 #![cfg(feature = "stack-tests")]
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use fraud_core::{ReadMode, Transaction, TransactionReader};
 use fraud_embedded::LocalObjectStore;
 use fraud_service::model::load_model;
 use fraud_service::{ScoreService, router};
+use fraud_testkit::CapturedLogs;
 use fraud_testkit::moto::{create_table, point_sdk_at_moto};
 use http_body_util::BodyExt;
 use tokio::sync::watch;
@@ -92,6 +94,12 @@ async fn post(app: &axum::Router, txn: &Transaction) -> (StatusCode, serde_json:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_card_store_going_away_degrades_to_no_history_and_recovers() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .init();
     point_sdk_at_moto();
     let config = sdk_config().await;
     let suffix = fraud_testkit::unique_suffix();
@@ -134,10 +142,35 @@ async fn the_card_store_going_away_degrades_to_no_history_and_recovers() {
         "{body}"
     );
     switch.send(false).unwrap();
+    let mut answered_during = Vec::new();
     for txn in &rows[1..4] {
         let (status, body) = post(&app, txn).await;
         assert_eq!(status, StatusCode::OK, "never a 5xx: {body}");
         assert_eq!(body["card_history_used"], false, "{body}");
+        answered_during.push(body);
+    }
+    // Not in the table, but each kept whole in an error line, as answered.
+    let kept: Vec<serde_json::Value> = logs
+        .text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["level"] == "ERROR")
+        .filter_map(|line| serde_json::from_str(line["fields"]["decision"].as_str()?).ok())
+        .collect();
+    assert_eq!(kept.len(), 3, "{}", logs.text());
+    for (decision, body) in kept.iter().zip(&answered_during) {
+        assert_eq!(
+            (
+                &decision["trans_num"],
+                &decision["decision"],
+                &decision["probability"]
+            ),
+            (
+                &body["trans_num"],
+                &body["decision"],
+                &body["fraud_probability"]
+            )
+        );
     }
     switch.send(true).unwrap();
     for txn in &rows[4..] {

@@ -28,7 +28,7 @@ use fraud_core::run::{RunKind, RunRecord};
 use fraud_core::score::MetricsReport;
 use fraud_sim::{SimConfig, generate_to_dir};
 use fraud_testkit::moto::{create_table, point_sdk_at_moto};
-use fraud_testkit::unique_suffix;
+use fraud_testkit::{CapturedLogs, unique_suffix};
 use http_body_util::BodyExt;
 use mlflow_logger::{Mlflow, Settings};
 use tower::ServiceExt;
@@ -54,20 +54,6 @@ async fn artifact(mlflow: &Mlflow, run: &mlflow_logger::Logged, path: &str) -> V
         .download(&run.experiment_id, &run.run_id, path)
         .await
         .unwrap()
-}
-
-/// Log lines of the whole test, as JSON, for the card-number scan.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Every card number of the CSV files in `dir`, as text.
@@ -358,7 +344,7 @@ async fn training_logging_promotion_evaluation_and_scoring_through_the_local_sta
             &numbers,
         );
     }
-    let lines = logs.0.lock().unwrap().clone();
+    let lines = logs.text().into_bytes();
     assert!(!lines.is_empty(), "the functions logged something");
     assert_no_card_number("the log lines", &lines, &numbers);
 }

@@ -245,21 +245,23 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         .map_err(|e| format!("stored answer unreadable: {e}"))
     }
 
-    /// Appends to the decision log within the store budget (a log in this process has none);
-    /// a failure is logged as a warning, never returned.
+    /// Appends to the decision log within the store budget (a log in this process has none).
+    /// A failure is not returned (the answer stands): the decision is written whole into an
+    /// error log line instead, so it is kept in the function's logs for backfill.
     async fn append_to_log(&self, record: DecisionRecord, trans_num: &str) {
+        let kept = record.clone();
         let append = self.log.append(record);
         let logged = if self.log.in_process() {
             Ok(append.await)
         } else {
             tokio::time::timeout(self.store_budget, append).await
         };
-        match logged {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(%trans_num, problem = %e, "decision log append failed")
-            }
-            Err(_) => tracing::warn!(%trans_num, "decision log append timed out"),
-        }
+        let problem = match logged {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", self.store_budget.as_millis()),
+        };
+        let decision = serde_json::to_string(&kept).unwrap_or_default();
+        tracing::error!(%trans_num, %problem, %decision, "decision log append failed: the decision is kept in this line");
     }
 }
