@@ -30,16 +30,38 @@ fn score(state: &mut CardState) -> Vec<u8> {
     format!("{}", history.counts[0]).into_bytes()
 }
 
-#[tokio::test]
-async fn card_state_is_idempotent_per_transaction() {
+/// A card store on a new table named `prefix` and a unique suffix.
+async fn card_store(prefix: &str) -> DynamoCardStore {
     let (config, suffix) = moto().await;
     let client = dynamodb_client(&config);
-    let name = format!("cards-{suffix}");
+    let name = format!("{prefix}-{suffix}");
     create_table(&client, &name, "card").await;
-    let store = DynamoCardStore::new(client, &name);
-    let card = CardHasher::new(b"moto-secret-0123456789")
+    DynamoCardStore::new(client, &name)
+}
+
+fn card(number: u64) -> fraud_core::card_key::CardKey {
+    CardHasher::new(b"moto-secret-0123456789")
         .unwrap()
-        .key(4_000_000_000_000_001);
+        .key(number)
+}
+
+/// How many transactions the card's state holds (read through one more update).
+async fn counted(store: &DynamoCardStore, card: &fraud_core::card_key::CardKey) -> u64 {
+    let counted = std::sync::Mutex::new(0);
+    store
+        .apply(card, "count", &|state: &mut CardState| {
+            *counted.lock().unwrap() = state.count();
+            Vec::new()
+        })
+        .await
+        .unwrap();
+    counted.into_inner().unwrap()
+}
+
+#[tokio::test]
+async fn card_state_is_idempotent_per_transaction() {
+    let store = card_store("cards").await;
+    let card = card(4_000_000_000_000_001);
     let first = store.apply(&card, "t1", &score).await.unwrap();
     assert!(!first.replayed);
     let retry = store.apply(&card, "t1", &score).await.unwrap();
@@ -50,14 +72,8 @@ async fn card_state_is_idempotent_per_transaction() {
 
 #[tokio::test]
 async fn racing_updates_of_one_card_are_never_lost() {
-    let (config, suffix) = moto().await;
-    let client = dynamodb_client(&config);
-    let name = format!("cards-race-{suffix}");
-    create_table(&client, &name, "card").await;
-    let store = Arc::new(DynamoCardStore::new(client, &name));
-    let card = CardHasher::new(b"moto-secret-0123456789")
-        .unwrap()
-        .key(4_000_000_000_000_002);
+    let store = Arc::new(card_store("cards-race").await);
+    let card = card(4_000_000_000_000_002);
     let mut tasks = Vec::new();
     for t in 0..4 {
         let (store, card) = (store.clone(), card.clone());
@@ -74,27 +90,13 @@ async fn racing_updates_of_one_card_are_never_lost() {
         task.await.unwrap();
     }
     // 20 distinct transactions: the 21st sees all of them in its history.
-    let counted = std::sync::Mutex::new(0);
-    store
-        .apply(&card, "last", &|state: &mut CardState| {
-            *counted.lock().unwrap() = state.count();
-            Vec::new()
-        })
-        .await
-        .unwrap();
-    assert_eq!(*counted.lock().unwrap(), 20);
+    assert_eq!(counted(&store, &card).await, 20);
 }
 
 #[tokio::test]
 async fn a_retry_after_the_cards_window_gets_its_first_answer_and_is_not_counted_again() {
-    let (config, suffix) = moto().await;
-    let client = dynamodb_client(&config);
-    let name = format!("cards-window-{suffix}");
-    create_table(&client, &name, "card").await;
-    let store = DynamoCardStore::new(client, &name);
-    let card = CardHasher::new(b"moto-secret-0123456789")
-        .unwrap()
-        .key(4_000_000_000_000_004);
+    let store = card_store("cards-window").await;
+    let card = card(4_000_000_000_000_004);
     let first = store.apply(&card, "t0", &score).await.unwrap();
     // More later transactions than the record's window holds.
     for i in 1..=(fraud_core::ports::REMEMBERED_ANSWERS + 3) {
@@ -106,16 +108,8 @@ async fn a_retry_after_the_cards_window_gets_its_first_answer_and_is_not_counted
         "answered from the kept answer, not scored again"
     );
     assert_eq!(retry.answer, first.answer);
-    let counted = std::sync::Mutex::new(0);
-    store
-        .apply(&card, "last", &|state: &mut CardState| {
-            *counted.lock().unwrap() = state.count();
-            Vec::new()
-        })
-        .await
-        .unwrap();
     assert_eq!(
-        *counted.lock().unwrap(),
+        counted(&store, &card).await,
         fraud_core::ports::REMEMBERED_ANSWERS as u64 + 4
     );
 }

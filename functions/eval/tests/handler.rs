@@ -35,7 +35,7 @@ fn bucket() -> tempfile::TempDir {
 }
 
 /// Trains through the train handler; the version it made.
-async fn train(store: &Arc<LocalObjectStore>, params: serde_json::Value) -> String {
+async fn train<S: ObjectStore + 'static>(store: &Arc<S>, params: serde_json::Value) -> String {
     let request = serde_json::json!({"train_key": "training/fraudTrain.csv", "params": params});
     train::handle(store.clone(), request).await.unwrap()[0]
         .model_version
