@@ -402,9 +402,18 @@ impl DynamoDecisionLog {
 impl DecisionLog for DynamoDecisionLog {
     async fn append(&self, r: DecisionRecord) -> Result<(), StoreError> {
         let now = now_seconds();
+        let policy = [
+            ("outcome", r.outcome.map(|o| o.as_str().to_owned())),
+            ("rule", r.rule),
+            ("policy_version", r.policy_version),
+        ];
+        let policy = policy
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_owned(), AttributeValue::S(value?))));
         match self
             .client
             .put_item()
+            .set_item(Some(policy.collect()))
             .table_name(&self.table)
             .item("trans_num", AttributeValue::S(r.trans_num.clone()))
             .item("at", AttributeValue::S(r.at))

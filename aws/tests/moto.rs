@@ -147,6 +147,9 @@ async fn decisions_are_written_with_a_ttl() {
         model_version: "gbdt-x".into(),
         latency_us: 120,
         card_history_used: true,
+        outcome: Some(fraud_core::ports::Outcome::Review),
+        rule: Some("busy-card-review".into()),
+        policy_version: Some("2026-12-03.a".into()),
     })
     .await
     .unwrap();
@@ -163,6 +166,9 @@ async fn decisions_are_written_with_a_ttl() {
         .item
         .unwrap();
     assert_eq!(item["decision"].as_s().unwrap(), "approve");
+    assert_eq!(item["outcome"].as_s().unwrap(), "review");
+    assert_eq!(item["rule"].as_s().unwrap(), "busy-card-review");
+    assert_eq!(item["policy_version"].as_s().unwrap(), "2026-12-03.a");
     assert!(item["expires_at"].as_n().unwrap().parse::<u64>().unwrap() > 1_700_000_000);
     assert!(!format!("{item:?}").contains("4000000000000004"));
 }

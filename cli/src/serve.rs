@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use fraud_core::card_key::CardHasher;
 use fraud_embedded::{LocalCardStore, LocalDecisionLog};
 use fraud_service::auth::{ApiToken, require_token};
-use fraud_service::config::ModelLocation;
+use fraud_service::config::ObjectLocation;
 use fraud_service::model::{LazyAwsConfig, LoadedModel, load_model_at};
+use fraud_service::policy::load_policy_at;
 use fraud_service::{ScoreService, router};
 
 use crate::error::{CliError, CliResult};
@@ -22,6 +23,10 @@ pub struct ServeArgs {
     /// Model file, pointer (.json), or s3://BUCKET/KEY (AWS credentials from the environment).
     #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
     pub model: String,
+    /// Decision policy (lists, rules, thresholds): a policy document, the pointer
+    /// policies/active.json, or s3://BUCKET/KEY. Without it the model's threshold decides.
+    #[arg(long, value_name = "PATH|s3://BUCKET/KEY")]
+    pub policy: Option<String>,
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
     /// Address to listen on. One other machines can reach (not loopback) needs an API token.
@@ -50,10 +55,14 @@ pub struct ServeArgs {
     pub threads: usize,
 }
 
-async fn load(model: &str) -> CliResult<LoadedModel> {
-    let location = ModelLocation::parse(model)
-        .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
-    Ok(load_model_at(&location, &LazyAwsConfig::new()).await?)
+async fn load(model: &str, aws: &LazyAwsConfig) -> CliResult<LoadedModel> {
+    Ok(load_model_at(&location("--model", model)?, aws).await?)
+}
+
+/// A flag's path or `s3://BUCKET/KEY`.
+fn location(flag: &str, path: &str) -> CliResult<ObjectLocation> {
+    ObjectLocation::parse(path)
+        .ok_or_else(|| CliError::Usage(format!("{flag} {path}: expected s3://BUCKET/KEY")))
 }
 
 /// The API token from `file`, else from FRAUD_API_TOKEN; none when neither is given.
@@ -107,7 +116,12 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
     };
     let hasher = CardHasher::new(secret.as_bytes()).map_err(|e| CliError::Usage(e.to_string()))?;
     let (address, token) = address_and_token(args)?;
-    let model = load(&args.model).await?;
+    let aws = LazyAwsConfig::new();
+    let model = load(&args.model, &aws).await?;
+    let policy = match &args.policy {
+        Some(path) => Some(load_policy_at(&location("--policy", path)?, &aws).await?),
+        None => None,
+    };
     let cards = match &args.state {
         Some(path) => LocalCardStore::open(path)?,
         None => LocalCardStore::in_memory(),
@@ -115,18 +129,22 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
     let known_cards = cards.count()?;
     let log = LocalDecisionLog::open(&args.decision_log)?;
     let version = model.artifact.model_version.clone();
-    let service = Arc::new(ScoreService::new(
-        model,
-        cards,
-        log,
-        hasher,
-        Duration::from_millis(args.store_budget_ms),
-    ));
+    let service = Arc::new(
+        ScoreService::new(
+            model,
+            cards,
+            log,
+            hasher,
+            Duration::from_millis(args.store_budget_ms),
+        )
+        .with_policy(policy),
+    );
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| CliError::system(format!("cannot listen on {address}"), e))?;
     println!(
-        "serving model {version} on http://{address} (POST /predict, POST /predict/batch, GET /health, GET /model); {known_cards} cards in state; ready in {} ms",
+        "serving model {version} with policy {} on http://{address} (POST /predict, POST /predict/batch, GET /health, GET /model, GET /policy); {known_cards} cards in state; ready in {} ms",
+        service.policy().version(),
         started.elapsed().as_millis()
     );
 

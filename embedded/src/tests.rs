@@ -107,6 +107,9 @@ fn decision(trans_num: &str, probability: f64) -> DecisionRecord {
         model_version: "gbdt-x".into(),
         latency_us: 10,
         card_history_used: true,
+        outcome: Some(fraud_core::ports::Outcome::Approve),
+        rule: Some("threshold".into()),
+        policy_version: Some("model-threshold".into()),
     }
 }
 

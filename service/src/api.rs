@@ -28,11 +28,12 @@ pub const BATCH_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const MAX_BATCH: usize = 1000;
 
 /// The routes, as the OpenAPI document lists them (checked by a test).
-pub const ROUTES: [(&str, &str); 4] = [
+pub const ROUTES: [(&str, &str); 5] = [
     ("POST", "/predict"),
     ("POST", "/predict/batch"),
     ("GET", "/health"),
     ("GET", "/model"),
+    ("GET", "/policy"),
 ];
 
 type Service<C, L> = Arc<ScoreService<C, L>>;
@@ -48,6 +49,7 @@ where
         .route("/predict/batch", post(predict_batch::<C, L>))
         .route("/health", get(health::<C, L>))
         .route("/model", get(model::<C, L>))
+        .route("/policy", get(policy::<C, L>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(service)
@@ -262,6 +264,56 @@ async fn model<C: CardStore, L: DecisionLog>(State(service): State<Service<C, L>
         checksum: &m.checksum,
         source: &m.source,
         crate_version: env!("CARGO_PKG_VERSION"),
+    })
+    .into_response()
+}
+
+/// How many entries each list holds (the entries themselves are not served).
+#[derive(Serialize)]
+struct ListSizes {
+    cards: usize,
+    merchants: usize,
+    categories: usize,
+    states: usize,
+    zips: usize,
+}
+
+impl From<&fraud_policy::ListEntries> for ListSizes {
+    fn from(list: &fraud_policy::ListEntries) -> Self {
+        ListSizes {
+            cards: list.cards.len(),
+            merchants: list.merchants.len(),
+            categories: list.categories.len(),
+            states: list.states.len(),
+            zips: list.zips.len(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PolicyInfo<'a> {
+    version: &'a str,
+    schema_version: u32,
+    description: Option<&'a str>,
+    thresholds: &'a fraud_policy::Thresholds,
+    allow_list: ListSizes,
+    block_list: ListSizes,
+    rules: &'a [fraud_policy::RuleSpec],
+    expected: Option<&'a fraud_policy::ExpectedFigures>,
+}
+
+/// The policy in force: its version, thresholds and rules, and the sizes of its lists.
+async fn policy<C: CardStore, L: DecisionLog>(State(service): State<Service<C, L>>) -> Response {
+    let document = service.policy().document();
+    Json(PolicyInfo {
+        version: &document.version,
+        schema_version: document.schema_version,
+        description: document.description.as_deref(),
+        thresholds: &document.thresholds,
+        allow_list: (&document.lists.allow).into(),
+        block_list: (&document.lists.block).into(),
+        rules: &document.rules,
+        expected: document.expected.as_ref(),
     })
     .into_response()
 }

@@ -1,4 +1,4 @@
-//! Start-up: the configuration becomes a ready Router (model loaded, stores built), the same
+//! Start-up: the configuration becomes a ready Router (model and policy loaded, stores built), the same
 //! way on Lambda, under `cargo lambda watch` and in the end-to-end test.
 
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use fraud_embedded::{LocalCardStore, LocalDecisionLog};
 use crate::config::{CardHashSecret, Config, Stores};
 use crate::error::StartupError;
 use crate::model::{LazyAwsConfig, load_model_at};
+use crate::policy::load_policy_at;
 use crate::service::DecisionSink;
 use crate::{ScoreService, router};
 
@@ -20,6 +21,10 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
     let aws = LazyAwsConfig::new();
     let model = load_model_at(&config.model, &aws).await?;
     tracing::info!(model_version = %model.artifact.model_version, source = %model.source, "model loaded");
+    let policy = match &config.policy {
+        Some(location) => Some(load_policy_at(location, &aws).await?),
+        None => None,
+    };
     let hasher = card_hasher(&config.card_hash_secret, &aws).await?;
     Ok(match &config.stores {
         Stores::DynamoDb {
@@ -31,6 +36,7 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
             let log = DynamoDecisionLog::new(ddb, decision_log_table.clone());
             router(Arc::new(
                 ScoreService::new(model, cards, log, hasher, config.store_budget)
+                    .with_policy(policy)
                     .with_decision_sink(sink),
             ))
         }
@@ -44,6 +50,7 @@ pub async fn build(config: &Config, sink: Option<DecisionSink>) -> Result<Router
                     hasher,
                     config.store_budget,
                 )
+                .with_policy(policy)
                 .with_decision_sink(sink),
             ))
         }

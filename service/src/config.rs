@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the model comes from.
+/// Where the model or the policy comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelLocation {
+pub enum ObjectLocation {
     /// `MODEL_KEY` in `FRAUD_BUCKET`: the artifact, or a pointer object such as
     /// `models/champion.json` holding the artifact's key.
     S3 { bucket: String, key: String },
@@ -29,7 +29,9 @@ pub enum Stores {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub model: ModelLocation,
+    pub model: ObjectLocation,
+    /// The decision policy; without one, the model's threshold alone decides.
+    pub policy: Option<ObjectLocation>,
     pub stores: Stores,
     pub card_hash_secret: CardHashSecret,
     /// Time the card-state store may take before the transaction is scored without history.
@@ -61,16 +63,16 @@ impl std::fmt::Debug for CardHashSecret {
 /// Default card-state time budget.
 pub const DEFAULT_STORE_BUDGET_MS: u64 = 50;
 
-impl ModelLocation {
+impl ObjectLocation {
     /// A model named by a path: `s3://BUCKET/KEY` or a local file; `None` for an `s3://` form
     /// without both parts.
-    pub fn parse(path: &str) -> Option<ModelLocation> {
+    pub fn parse(path: &str) -> Option<ObjectLocation> {
         let Some(rest) = path.strip_prefix("s3://") else {
-            return Some(ModelLocation::Local(PathBuf::from(path)));
+            return Some(ObjectLocation::Local(PathBuf::from(path)));
         };
         match rest.split_once('/') {
             Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
-                Some(ModelLocation::S3 {
+                Some(ObjectLocation::S3 {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
                 })

@@ -83,6 +83,8 @@ pub enum StartupError {
     Secret(#[from] fraud_core::card_key::SecretTooShort),
     #[error(transparent)]
     Model(#[from] fraud_core::registry::ModelLoadError),
+    #[error(transparent)]
+    Policy(#[from] fraud_policy::PolicyError),
     #[error("{0}")]
     Store(#[from] fraud_core::ports::StoreError),
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod policy;
 pub mod service;
 
 pub use api::router;

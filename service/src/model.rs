@@ -6,7 +6,7 @@ pub use fraud_core::registry::LoadedModel;
 use fraud_aws::{S3ObjectStore, s3_client, sdk_config};
 use fraud_core::ports::ObjectStore;
 
-use crate::config::ModelLocation;
+use crate::config::ObjectLocation;
 use crate::error::StartupError;
 
 /// The AWS SDK's configuration, set up on first use only (locally it would probe the network
@@ -15,15 +15,15 @@ pub type LazyAwsConfig = tokio::sync::OnceCell<aws_config::SdkConfig>;
 
 /// Loads the model `location` names; the AWS SDK is set up only for an S3 location.
 pub async fn load_model_at(
-    location: &ModelLocation,
+    location: &ObjectLocation,
     aws: &LazyAwsConfig,
 ) -> Result<LoadedModel, StartupError> {
     match location {
-        ModelLocation::S3 { bucket, key } => {
+        ObjectLocation::S3 { bucket, key } => {
             let store = S3ObjectStore::new(s3_client(aws.get_or_init(sdk_config).await), bucket);
             load_model(&store, key).await
         }
-        ModelLocation::Local(path) => load_model_file(path).await,
+        ObjectLocation::Local(path) => load_model_file(path).await,
     }
 }
 

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use fraud_core::card_key::{CardHasher, CardKey};
 use fraud_core::features::{CardState, FeatureVector, assemble, observe};
-pub use fraud_core::ports::Decision;
 use fraud_core::ports::{CardStore, DecisionLog, DecisionRecord};
+pub use fraud_core::ports::{Decision, Outcome};
 use fraud_core::{FEATURE_NAMES, FeatureInput, Transaction};
+use fraud_policy::{Policy, PolicyInput};
 use serde::{Deserialize, Serialize};
 
 use crate::model::LoadedModel;
@@ -28,7 +29,9 @@ pub struct Reason {
 }
 
 /// The answer to `POST /predict`. `trans_num`, `prediction` and `model_version` are the
-/// original service's fields; clients reading only those keep working.
+/// original service's fields; clients reading only those keep working. `prediction` is the
+/// model's call at its own threshold; `decision` (approve or deny) follows the policy's
+/// `outcome`, a review being approved and queued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub trans_num: String,
@@ -39,15 +42,20 @@ pub struct Prediction {
     pub threshold: f64,
     pub reasons: Vec<Reason>,
     pub card_history_used: bool,
+    pub outcome: Outcome,
+    /// The list or rule that decided (`lists.block.merchants`, a rule's name), or `threshold`.
+    pub rule: String,
+    pub policy_version: String,
 }
 
 /// Told of every decision with its latency in microseconds (the score Lambda writes CloudWatch
 /// EMF lines from it; tests collect them).
 pub type DecisionSink = Arc<dyn Fn(&Prediction, u64) + Send + Sync>;
 
-/// The scoring service: a loaded model and the two ports.
+/// The scoring service: a loaded model, the decision policy and the two ports.
 pub struct ScoreService<C, L> {
     pub model: Arc<LoadedModel>,
+    policy: Policy,
     cards: C,
     log: L,
     hasher: CardHasher,
@@ -64,6 +72,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         store_budget: Duration,
     ) -> Self {
         ScoreService {
+            policy: Policy::model_threshold(model.artifact.threshold),
             model: Arc::new(model),
             cards,
             log,
@@ -71,6 +80,18 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             store_budget,
             decision_sink: None,
         }
+    }
+
+    /// Decides with `policy` instead of the model's threshold alone.
+    pub fn with_policy(mut self, policy: Option<Policy>) -> Self {
+        if let Some(policy) = policy {
+            self.policy = policy;
+        }
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Tells `sink` of every decision, when there is one.
@@ -87,10 +108,11 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         &self.log
     }
 
-    /// The prediction for a transaction with `features`.
+    /// The prediction for a transaction of `card` with `features`.
     fn predict(
         &self,
         txn: &Transaction,
+        card: &CardKey,
         features: &FeatureVector,
         card_history_used: bool,
     ) -> Prediction {
@@ -109,20 +131,25 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
                 contribution: contributions[f],
             })
             .collect();
-        let fraud = probability >= artifact.threshold;
+        let verdict = self.policy.decide(&PolicyInput {
+            txn,
+            card,
+            features,
+            score: probability,
+            card_history_used,
+        });
         Prediction {
             trans_num: txn.trans_num.clone(),
-            prediction: u8::from(fraud),
+            prediction: u8::from(probability >= artifact.threshold),
             model_version: artifact.model_version.clone(),
             fraud_probability: probability,
-            decision: if fraud {
-                Decision::Deny
-            } else {
-                Decision::Approve
-            },
+            decision: verdict.outcome.decision(),
             threshold: artifact.threshold,
             reasons,
             card_history_used,
+            outcome: verdict.outcome,
+            rule: verdict.rule.to_owned(),
+            policy_version: self.policy.version().to_owned(),
         }
     }
 
@@ -132,15 +159,25 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
     /// decision is logged once per `trans_num`: a retry's append is a no-op in every log, and
     /// the sink hears of first answers only, so a retried authorisation is counted once.
     ///
-    /// A card store in this process scores once and then waits for its change to be durable;
-    /// the decision goes to the log during that wait, so a request waits for one disk write,
-    /// not two in turn. A decision logged that way is the one answered, whatever the store says
-    /// afterwards.
+    /// The decision is logged only after the card's change is durable. Logged earlier, a crash
+    /// between the two could leave a logged decision whose card update was lost; a retry of a
+    /// later transaction of that card would then be scored on a different history than the
+    /// logged one, and the log would no longer hold what was answered (the kill test caught it).
+    /// In this order a crash leaves at most a stored answer not yet logged, and the retry logs
+    /// that same answer.
     pub async fn score(&self, txn: &Transaction) -> Prediction {
         let started = Instant::now();
         let input = FeatureInput::from_transaction(txn);
         let card = self.hasher.key(txn.cc_num);
-        let record_of = |prediction: &Prediction| DecisionRecord {
+        let (prediction, replayed) = self
+            .score_with_history(txn, &input, &card)
+            .await
+            .unwrap_or_else(|problem| {
+                tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
+                let history = CardState::default().peek(&input.event);
+                (self.predict(txn, &card, &assemble(&input, &history), false), false)
+            });
+        let record = DecisionRecord {
             at: fraud_core::time::now_rfc3339(),
             trans_num: txn.trans_num.clone(),
             card: card.clone(),
@@ -149,60 +186,34 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             model_version: prediction.model_version.clone(),
             latency_us: started.elapsed().as_micros() as u64,
             card_history_used: prediction.card_history_used,
+            outcome: Some(prediction.outcome),
+            rule: Some(prediction.rule.clone()),
+            policy_version: Some(prediction.policy_version.clone()),
         };
-        let (decided, decision) = tokio::sync::oneshot::channel();
-        let early = self.cards.in_process().then_some(decided);
-        let log_early = async {
-            let Ok(record) = decision.await else {
-                return false;
-            };
-            self.append_to_log(record, &txn.trans_num).await;
-            true
-        };
-        let (scored, logged) = tokio::join!(
-            self.score_with_history(txn, &input, &card, early, &record_of),
-            log_early
-        );
-        let (prediction, replayed) = scored.unwrap_or_else(|problem| {
-            tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state unavailable: scoring without history");
-            let history = CardState::default().peek(&input.event);
-            (self.predict(txn, &assemble(&input, &history), false), false)
-        });
-        let record = record_of(&prediction);
         if let Some(sink) = self.decision_sink.as_ref().filter(|_| !replayed) {
             sink(&prediction, record.latency_us);
         }
         // Appended on a retry too: if the first attempt stopped between the card store and the
         // log, this is where its decision is recorded.
-        if !logged {
-            self.append_to_log(record, &txn.trans_num).await;
-        }
+        self.append_to_log(record, &txn.trans_num).await;
         prediction
     }
 
     /// Scores through the card store: the prediction, and whether it is a remembered answer to
-    /// a retry. With `early`, the fresh decision's record is sent there as soon as it is made,
-    /// and it stands even if the store then fails to record the card's change.
+    /// a retry.
     async fn score_with_history(
         &self,
         txn: &Transaction,
         input: &FeatureInput,
         card: &CardKey,
-        early: Option<tokio::sync::oneshot::Sender<DecisionRecord>>,
-        record_of: &(dyn Fn(&Prediction) -> DecisionRecord + Sync),
     ) -> Result<(Prediction, bool), String> {
-        let logs_early = early.is_some();
-        let early = Mutex::new(early);
         // The fresh prediction is also handed out directly, so only a retry decodes a stored one.
         let fresh: Mutex<Option<Prediction>> = Mutex::new(None);
         let with_history = |state: &mut CardState| {
             let features = observe(state, input, &self.model.artifact.card_risk);
-            let prediction = self.predict(txn, &features, true);
+            let prediction = self.predict(txn, card, &features, true);
             let answer = bincode::serde::encode_to_vec(&prediction, bincode::config::standard())
                 .unwrap_or_default();
-            if let Some(early) = early.lock().ok().and_then(|mut slot| slot.take()) {
-                let _ = early.send(record_of(&prediction));
-            }
             if let Ok(mut slot) = fresh.lock() {
                 *slot = Some(prediction);
             }
@@ -222,21 +233,15 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
                 }
             }
         };
-        // No early decision was sent from here on: the join in `score` stops waiting for one.
-        drop(early.lock().map(|mut slot| slot.take()));
+        let applied = applied.map_err(|problem| problem.to_string())?;
         let fresh = fresh.lock().ok().and_then(|mut slot| slot.take());
-        let applied = match (applied, fresh) {
-            (Err(problem), Some(prediction)) if logs_early => {
-                tracing::warn!(card = %card, trans_num = %txn.trans_num, %problem, "card state not recorded; answering the decision already logged");
-                return Ok((prediction, false));
-            }
-            (Err(problem), _) => return Err(problem.to_string()),
-            (Ok(applied), Some(prediction)) if !applied.replayed => return Ok((prediction, false)),
-            (Ok(applied), _) if !applied.replayed => {
+        match fresh {
+            Some(prediction) if !applied.replayed => return Ok((prediction, false)),
+            None if !applied.replayed => {
                 return Err("the store answered without scoring".to_owned());
             }
-            (Ok(applied), _) => applied,
-        };
+            _ => {}
+        }
         bincode::serde::decode_from_slice::<Prediction, _>(
             &applied.answer,
             bincode::config::standard(),

@@ -146,6 +146,37 @@ impl Decision {
     }
 }
 
+/// What the decision policy made of a transaction. `review` lets the payment through (the
+/// answer's `decision` is `approve`) and puts it in the fraud team's queue, as in Stripe Radar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Approve,
+    Review,
+    Deny,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Approve, Outcome::Review, Outcome::Deny];
+
+    /// `approve`, `review` or `deny`, as in policies, the API and the decision log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approve => "approve",
+            Outcome::Review => "review",
+            Outcome::Deny => "deny",
+        }
+    }
+
+    /// The authorisation answer: only `deny` declines.
+    pub fn decision(self) -> Decision {
+        match self {
+            Outcome::Deny => Decision::Deny,
+            Outcome::Approve | Outcome::Review => Decision::Approve,
+        }
+    }
+}
+
 /// One scoring decision, as appended to the decision log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
@@ -156,10 +187,18 @@ pub struct DecisionRecord {
     pub probability: f64,
     pub decision: Decision,
     pub model_version: String,
-    /// From the request's start to the decision: with a card store in the process, before
-    /// its change is on disk (the log is written during that wait); otherwise after it.
+    /// From the request's start to the decision, the card's change durable (before the log's
+    /// own write).
     pub latency_us: u64,
     pub card_history_used: bool,
+    /// The policy's outcome, the list or rule that decided (`threshold` when none did) and the
+    /// policy's version. Absent in records written before policies existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 /// Where decisions are appended (a DynamoDB table with a TTL, or a local database file).

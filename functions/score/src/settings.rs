@@ -8,7 +8,7 @@ use std::time::Duration;
 use fraud_core::card_key::{CardHasher, MIN_SECRET_LEN};
 use fraud_lambda::{SettingsError, Vars};
 use fraud_service::config::{
-    CardHashSecret, Config, DEFAULT_STORE_BUDGET_MS, ModelLocation, Stores,
+    CardHashSecret, Config, DEFAULT_STORE_BUDGET_MS, ObjectLocation, Stores,
 };
 
 /// `Config` from the process environment.
@@ -24,6 +24,7 @@ pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, SettingsError
 fn read(mut vars: Vars) -> Result<Config, SettingsError> {
     let stores = stores(&mut vars);
     let model = model(&mut vars);
+    let policy = policy(&mut vars);
     let secret = secret(&mut vars);
     let budget = vars.parsed(
         "STORE_BUDGET_MS",
@@ -36,6 +37,7 @@ fn read(mut vars: Vars) -> Result<Config, SettingsError> {
     let config = (|| {
         Some(Config {
             model: model?,
+            policy: policy?,
             stores: stores?,
             card_hash_secret: secret?,
             store_budget: Duration::from_millis(budget?),
@@ -73,20 +75,40 @@ fn stores(vars: &mut Vars) -> Option<Stores> {
 }
 
 /// `MODEL_PATH` (a file or `s3://BUCKET/KEY`), else `FRAUD_BUCKET` and `MODEL_KEY`.
-fn model(vars: &mut Vars) -> Option<ModelLocation> {
+fn model(vars: &mut Vars) -> Option<ObjectLocation> {
     if vars.get("MODEL_PATH").is_some() {
         return vars.parsed(
             "MODEL_PATH",
-            ModelLocation::Local(PathBuf::new()),
+            ObjectLocation::Local(PathBuf::new()),
             "expected a file or s3://BUCKET/KEY",
-            ModelLocation::parse,
+            ObjectLocation::parse,
         );
     }
     let why = "the model's S3 location; or set MODEL_PATH";
     let bucket = vars.required("FRAUD_BUCKET", why);
     let key = vars.required("MODEL_KEY", why);
     let (bucket, key) = bucket.zip(key)?;
-    Some(ModelLocation::S3 { bucket, key })
+    Some(ObjectLocation::S3 { bucket, key })
+}
+
+/// `POLICY_PATH` (a file or `s3://BUCKET/KEY`), else `POLICY_KEY` in `FRAUD_BUCKET` (usually
+/// `policies/active.json`), else none: the model's threshold decides. `Some(None)` is "no policy".
+fn policy(vars: &mut Vars) -> Option<Option<ObjectLocation>> {
+    if vars.get("POLICY_PATH").is_some() {
+        return vars
+            .parsed(
+                "POLICY_PATH",
+                ObjectLocation::Local(PathBuf::new()),
+                "expected a file or s3://BUCKET/KEY",
+                ObjectLocation::parse,
+            )
+            .map(Some);
+    }
+    let Some(key) = vars.get("POLICY_KEY") else {
+        return Some(None);
+    };
+    let bucket = vars.required("FRAUD_BUCKET", "the bucket POLICY_KEY is in")?;
+    Some(Some(ObjectLocation::S3 { bucket, key }))
 }
 
 /// `CARD_HASH_SECRET_ARN` (on AWS: the secret is read at start-up, never put in the
@@ -154,7 +176,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.model,
-            ModelLocation::S3 {
+            ObjectLocation::S3 {
                 bucket: "b".into(),
                 key: "models/champion.json".into()
             }
@@ -228,10 +250,54 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.model,
-            ModelLocation::S3 {
+            ObjectLocation::S3 {
                 bucket: "fraud-local".into(),
                 key: "models/champion.json".into()
             }
         );
+    }
+
+    #[test]
+    fn the_policy_comes_from_policy_path_or_policy_key_in_the_bucket() {
+        let base = [
+            ("STORE_MODE", "embedded"),
+            ("MODEL_PATH", "m.bin"),
+            ("CARD_HASH_SECRET", "0123456789abcdef0123"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            from_vars(&vars(&pairs))
+        };
+        assert_eq!(with(&[]).unwrap().policy, None);
+        assert_eq!(
+            with(&[("POLICY_PATH", "p/policies/active.json")])
+                .unwrap()
+                .policy,
+            Some(ObjectLocation::Local("p/policies/active.json".into()))
+        );
+        assert_eq!(
+            with(&[
+                ("FRAUD_BUCKET", "b"),
+                ("POLICY_KEY", "policies/active.json")
+            ])
+            .unwrap()
+            .policy,
+            Some(ObjectLocation::S3 {
+                bucket: "b".into(),
+                key: "policies/active.json".into()
+            })
+        );
+        let err = with(&[("POLICY_KEY", "policies/active.json")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("FRAUD_BUCKET is not set (the bucket POLICY_KEY is in)"),
+            "{err}"
+        );
+        let err = with(&[("POLICY_PATH", "s3://only")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("POLICY_PATH=\"s3://only\""), "{err}");
     }
 }
