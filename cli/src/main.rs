@@ -1,9 +1,11 @@
 //! `fraud`: the command a person runs locally. A thin layer over `fraud-core`.
 
+mod backtest;
 mod decisions;
 mod error;
 mod eval;
 mod generate;
+mod policy;
 mod progress;
 mod promote;
 mod replay;
@@ -45,6 +47,11 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// The monitoring report of a scored file: metrics, curves, metrics over time, data drift.
     Report(report::ReportArgs),
+    /// The decision policy: fit its thresholds from dollars, check it, publish it, card keys.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Replay a policy on a labelled file: what each list and rule decided, in dollars.
+    Backtest(backtest::BacktestArgs),
     /// Make a trained model version the champion (models/champion.json) in the bucket or a directory.
     Promote(promote::PromoteArgs),
 }
@@ -59,6 +66,8 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Promote(args) => promote::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Policy(command) => policy::run(&command),
+        Command::Backtest(args) => backtest::run(&args),
     }
 }
 

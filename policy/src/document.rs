@@ -4,6 +4,8 @@
 use fraud_core::ports::Outcome;
 use serde::{Deserialize, Serialize};
 
+use crate::fit::{FalseDeclineCost, Figures};
+
 /// The only document layout this build reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -71,24 +73,32 @@ pub struct RuleSpec {
     pub outcome: Outcome,
 }
 
-/// The figures a fitted policy expects on the slice it was fitted on, and the prices used.
+/// What `fraud policy fit` measured on the slice it fitted the thresholds on, and the prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedFigures {
-    /// What the figures were measured on (e.g. the validation slice of a training file).
+    /// The rows (e.g. the validation slice of a training file).
     pub data: String,
     pub model_version: String,
-    pub false_decline_cost: f64,
-    pub review_cost: f64,
+    pub false_decline_cost: FalseDeclineCost,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_cost: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_rate_max: Option<f64>,
-    pub transactions: u64,
-    pub frauds: u64,
-    /// Missed fraud dollars + false declines x their cost + reviews x their cost.
-    pub cost: f64,
-    pub value_detection_rate: f64,
-    pub false_decline_rate: f64,
-    pub review_rate: f64,
+    /// The fitted thresholds on those rows.
+    pub figures: Figures,
+    /// The model's own threshold on the same rows, at the same prices.
+    pub model_threshold: ThresholdFigures,
+    /// The F1-maximising threshold on the same rows, at the same prices.
+    pub f1_threshold: ThresholdFigures,
+}
+
+/// A single deny threshold (no review) and its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdFigures {
+    pub threshold: f64,
+    pub figures: Figures,
 }
 
 impl ListEntries {

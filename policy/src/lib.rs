@@ -2,15 +2,20 @@
 //! the model's score into `approve`, `review` or `deny`, changed without retraining. Used by the
 //! scoring service, `fraud backtest` and the eval function, so all three decide alike.
 
+mod backtest;
 mod document;
 mod fields;
+mod fit;
 mod policy;
 mod store;
 
+pub use backtest::{Backtest, BacktestReport, RuleFigures};
 pub use document::{
-    ExpectedFigures, ListEntries, Lists, PolicyDocument, RuleSpec, SCHEMA_VERSION, Thresholds,
+    ExpectedFigures, ListEntries, Lists, PolicyDocument, RuleSpec, SCHEMA_VERSION,
+    ThresholdFigures, Thresholds,
 };
 pub use fields::{PolicyInput, field_names};
+pub use fit::{Costs, FalseDeclineCost, Figures, Fitted, Tally, figures, fit_thresholds};
 pub use policy::{MODEL_THRESHOLD_VERSION, Policy, THRESHOLD, Verdict};
 pub use store::{ACTIVE_POLICY_KEY, PolicyPointer, load_policy, policy_key, publish_policy};
 

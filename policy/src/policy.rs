@@ -126,6 +126,17 @@ impl Policy {
         &self.document
     }
 
+    /// Whether deciding needs the card's key: a list of cards, or a rule reading `card`.
+    pub fn needs_card_key(&self) -> bool {
+        let lists = &self.document.lists;
+        !lists.allow.cards.is_empty()
+            || !lists.block.cards.is_empty()
+            || self
+                .rules
+                .iter()
+                .any(|rule| rule.program.references().has_variable("card"))
+    }
+
     /// The outcome for one transaction and what decided it.
     pub fn decide(&self, input: &PolicyInput<'_>) -> Verdict<'_> {
         if let Some(list) = self.allow.matching(input) {
