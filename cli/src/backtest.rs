@@ -41,19 +41,6 @@ pub struct BacktestArgs {
     pub out: PathBuf,
 }
 
-/// The prices: the flags, else those the policy was fitted with.
-fn costs(args: &BacktestArgs, policy: &Policy) -> Costs {
-    let fitted = policy.document().expected.as_ref();
-    Costs {
-        false_decline: args
-            .false_decline_cost
-            .or(fitted.map(|e| e.false_decline_cost))
-            .unwrap_or(FalseDeclineCost::Amount),
-        review: args.review_cost.or(fitted.and_then(|e| e.review_cost)),
-        review_rate_max: 1.0,
-    }
-}
-
 /// The card hasher, when the policy needs card keys (it lists cards or a rule reads `card`).
 fn hasher(args: &BacktestArgs, policy: &Policy) -> CliResult<Option<CardHasher>> {
     if !policy.needs_card_key() {
@@ -78,7 +65,7 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
         .map_err(|e| CliError::system("cannot start the async runtime", e))?
         .block_on(crate::policy::load(&args.policy))?;
     let hasher = hasher(args, &policy)?;
-    let costs = costs(args, &policy);
+    let costs = Costs::for_policy(&policy, args.false_decline_cost, args.review_cost);
     let mut reader = TransactionReader::open(&args.data, ReadMode::Strict)?
         .without_personal_fields()
         .parallel();

@@ -32,9 +32,25 @@ pub struct ReportArgs {
     /// --reference model.
     #[arg(long, value_name = "PREDICTIONS.csv")]
     pub current: PathBuf,
+    /// A `fraud backtest` of the same file (its backtest.json): the report gains the decision
+    /// policy's section.
+    #[arg(long, value_name = "backtest.json")]
+    pub backtest: Option<PathBuf>,
     /// Output directory for report.html, metrics.json and drift.json.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// A backtest.json written by `fraud backtest`.
+fn read_backtest(path: &Path) -> CliResult<fraud_policy::BacktestReport> {
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        CliError::Input(format!(
+            "{}: not a backtest.json of fraud backtest: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// The reference: a model (statistics, threshold, version) or a CSV (statistics only).
@@ -248,7 +264,8 @@ pub fn run(args: &ReportArgs) -> CliResult<()> {
         current: args.current.display().to_string(),
         generated_at: fraud_core::time::now_rfc3339(),
     };
-    let report = collector.finish(context, &stats);
+    let mut report = collector.finish(context, &stats);
+    report.backtest = args.backtest.as_deref().map(read_backtest).transpose()?;
     let html = write_files(&args.out, &report)?;
     print_summary(&report, matches!(scoring, Scoring::Here(_)));
     println!("report: {}", html.display());

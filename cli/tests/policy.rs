@@ -253,6 +253,44 @@ fn backtest_figures_match_an_independent_count_from_eval_predictions() {
         );
     }
     assert!(by_rule.is_empty(), "decided but not reported: {by_rule:?}");
+
+    // The monitoring report of the same file gains the policy's section.
+    let report_dir = dir.path().join("report");
+    let backtest = dir.path().join("bt/backtest.json");
+    ok(&fraud(&[
+        "report",
+        "--reference",
+        s(&model),
+        "--current",
+        s(&data),
+        "--backtest",
+        s(&backtest),
+        "--out",
+        s(&report_dir),
+    ]));
+    let html = std::fs::read_to_string(report_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Decision policy backtest</h2>")
+            && html.contains("<td>big-shopping-net</td>"),
+        "no policy section"
+    );
+    let metrics = read_json(&report_dir.join("metrics.json"));
+    assert_eq!(metrics["backtest"]["policy"], report["policy"]);
+    let message = failure(&fraud(&[
+        "report",
+        "--reference",
+        s(&model),
+        "--current",
+        s(&data),
+        "--backtest",
+        s(&data),
+        "--out",
+        s(&report_dir),
+    ]));
+    assert!(
+        message.contains("kaggle_test_sample.csv: not a backtest.json"),
+        "{message}"
+    );
 }
 
 #[test]

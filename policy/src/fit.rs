@@ -53,6 +53,23 @@ pub struct Fitted {
 }
 
 impl Costs {
+    /// The given prices, else those `policy` was fitted with, else a false decline at its
+    /// amount and no review price; no review capacity limit (a backtest counts, it does not fit).
+    pub fn for_policy(
+        policy: &crate::Policy,
+        false_decline: Option<FalseDeclineCost>,
+        review: Option<f64>,
+    ) -> Costs {
+        let fitted = policy.document().expected.as_ref();
+        Costs {
+            false_decline: false_decline
+                .or(fitted.map(|e| e.false_decline_cost))
+                .unwrap_or(FalseDeclineCost::Amount),
+            review: review.or(fitted.and_then(|e| e.review_cost)),
+            review_rate_max: 1.0,
+        }
+    }
+
     fn false_decline_cents(&self, amount: f64) -> i64 {
         match self.false_decline {
             FalseDeclineCost::Amount => cents(amount),

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use fraud_core::card_key::{CardHasher, CardKey};
 use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
 use fraud_core::registry::{CHALLENGER_KEY, CHAMPION_KEY, promote, read_pointer};
 use fraud_core::registry::{ModelLoadError, check_version, is_pointer_key, load_model};
@@ -31,6 +32,7 @@ use fraud_lambda::s3::{EventError, s3_objects};
 use fraud_lambda::{FromEnv, FunctionError, Vars, diagnostic};
 use fraud_monitoring::report::html::render as report_html;
 use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
+use fraud_policy::{Backtest, Costs, Policy, PolicyInput, load_policy};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,9 @@ pub enum EvalError {
     BadEvent(String),
     #[error(transparent)]
     Event(#[from] EventError),
+    /// The active policy could not be loaded, or needs a card key the function cannot make.
+    #[error(transparent)]
+    Policy(#[from] fraud_policy::PolicyError),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -64,6 +69,7 @@ impl FunctionError for EvalError {
             EvalError::Model(_) => "Model",
             EvalError::Store(_) => "Store",
             EvalError::BadEvent(_) | EvalError::Event(_) => "BadEvent",
+            EvalError::Policy(_) => "Policy",
             EvalError::Internal(_) => "Internal",
         }
     }
@@ -73,6 +79,9 @@ impl FunctionError for EvalError {
             EvalError::Store(e) => store_retryable(e),
             EvalError::Model(e) => e.is_transient(),
             EvalError::Internal(_) => true,
+            EvalError::Policy(e) => {
+                matches!(&e.problem, fraud_policy::Problem::Store(s) if store_retryable(s))
+            }
             EvalError::BadInput { .. } | EvalError::BadEvent(_) | EvalError::Event(_) => false,
         }
     }
@@ -106,6 +115,11 @@ pub struct Settings {
     /// The model to score with: a pointer (`models/champion.json`) or an artifact key.
     pub model_key: String,
     pub gate: Gate,
+    /// The decision policy backtested on every labelled file (`policies/active.json`); none
+    /// when unset.
+    pub policy_key: Option<String>,
+    /// The card-hash key, for a policy that lists cards (read from Secrets Manager at start).
+    pub card_hasher: Option<CardHasher>,
 }
 
 impl Default for Settings {
@@ -113,6 +127,8 @@ impl Default for Settings {
         Settings {
             model_key: CHAMPION_KEY.into(),
             gate: Gate::Off,
+            policy_key: None,
+            card_hasher: None,
         }
     }
 }
@@ -122,10 +138,13 @@ impl Default for Settings {
 pub struct Config {
     pub bucket: String,
     pub settings: Settings,
+    /// `CARD_HASH_SECRET_ARN`: read at start into `settings.card_hasher`.
+    pub card_hash_secret_arn: Option<String>,
 }
 
 /// `FRAUD_BUCKET` (required), `MODEL_KEY` (default `models/champion.json`), `EVAL_GATE`
-/// (`off`, the default, or `promote`); every missing or invalid variable is named at once.
+/// (`off`, the default, or `promote`), `POLICY_KEY` and `CARD_HASH_SECRET_ARN` (optional);
+/// every missing or invalid variable is named at once.
 impl FromEnv for Config {
     fn read(vars: &mut Vars) -> Option<Self> {
         let bucket = vars.required("FRAUD_BUCKET", "the data and model bucket");
@@ -138,7 +157,13 @@ impl FromEnv for Config {
         let (bucket, gate) = bucket.zip(gate)?;
         Some(Config {
             bucket,
-            settings: Settings { model_key, gate },
+            settings: Settings {
+                model_key,
+                gate,
+                policy_key: vars.get("POLICY_KEY"),
+                card_hasher: None,
+            },
+            card_hash_secret_arn: vars.get("CARD_HASH_SECRET_ARN"),
         })
     }
 }
@@ -285,10 +310,17 @@ struct Scored {
     report: Report,
 }
 
+/// The active policy and what it needs to decide: the card hasher when it lists cards.
+struct ActivePolicy {
+    policy: Policy,
+    hasher: Option<CardHasher>,
+}
+
 fn score_file(
     object: ObjectReader,
     source: String,
     models: &[&Artifact],
+    policy: Option<&ActivePolicy>,
 ) -> Result<Scored, fraud_core::CoreError> {
     let mut reader =
         TransactionReader::from_reader(object.reader, source.clone(), ReadMode::Lenient)?
@@ -297,11 +329,29 @@ fn score_file(
     let mut builders: Vec<_> = models.iter().map(|m| m.feature_builder()).collect();
     let mut predictions = PredictionsCsv::new(Vec::with_capacity(1 << 20), source.clone())?;
     let mut collector = ReportCollector::new();
+    let champion = models[0];
+    let mut backtest = policy.map(|p| Backtest::new(&p.policy, champion.threshold));
+    let no_key = CardKey::from_stored(String::new());
     let summaries = score_stream_models(&mut reader, models, &mut builders, &mut |txn, x, d| {
         collector.add(txn, d[0].probability, d[0].fraud, x);
+        if let (Some(backtest), Some(active), Some(label)) = (&mut backtest, policy, txn.is_fraud) {
+            let key = active.hasher.as_ref().map(|h| h.key(txn.cc_num));
+            let input = PolicyInput {
+                txn,
+                card: key.as_ref().unwrap_or(&no_key),
+                features: x,
+                score: d[0].probability,
+                card_history_used: true,
+            };
+            backtest.add(
+                &active.policy.decide(&input),
+                d[0].probability,
+                label,
+                txn.amt,
+            );
+        }
         predictions.write(txn, &d[0])
     })?;
-    let champion = models[0];
     let context = ReportContext {
         model_version: Some(champion.model_version.clone()),
         threshold: Some(champion.threshold),
@@ -309,11 +359,22 @@ fn score_file(
         current: source.clone(),
         generated_at: fraud_core::time::now_rfc3339(),
     };
+    // A backtest needs every row's label.
+    let backtest = backtest
+        .filter(|_| summaries[0].unlabeled_rows == 0)
+        .zip(policy)
+        .map(|(b, p)| {
+            let costs = Costs::for_policy(&p.policy, None, None);
+            b.finish(&champion.model_version, &source, &costs)
+        });
     Ok(Scored {
         summaries,
         predictions: predictions.finish()?,
         errors: write_issues_csv(reader.issues(), Vec::new(), &source)?,
-        report: collector.finish(context, &champion.reference),
+        report: Report {
+            backtest,
+            ..collector.finish(context, &champion.reference)
+        },
     })
 }
 
@@ -386,7 +447,8 @@ pub async fn evaluate_object<S: ObjectStore>(
     }
     let champion = models.get(store, &settings.model_key).await?;
     let challenger = challenger_of(store, models, &champion).await?;
-    let mut scored = score_object(object, &target, &champion, challenger.as_ref()).await?;
+    let policy = active_policy(store, settings).await?;
+    let mut scored = score_object(object, &target, &champion, challenger.as_ref(), policy).await?;
     let mut outputs = write_outputs(store, &target, &mut scored, &champion).await?;
     let gate = match challenger.as_deref() {
         Some(challenger) => {
@@ -476,13 +538,14 @@ async fn score_object(
     target: &Target<'_>,
     champion: &Arc<Artifact>,
     challenger: Option<&Arc<Artifact>>,
+    policy: Option<ActivePolicy>,
 ) -> Result<Scored, EvalError> {
     let (champion, challenger) = (champion.clone(), challenger.cloned());
     let source = target.source.clone();
     let scored = tokio::task::spawn_blocking(move || {
         let mut list: Vec<&Artifact> = vec![&champion];
         list.extend(challenger.as_deref());
-        score_file(object, source, &list)
+        score_file(object, source, &list, policy.as_ref())
     })
     .await
     .map_err(|e| EvalError::Internal(e.to_string()))?
@@ -501,6 +564,32 @@ async fn score_object(
         )));
     }
     Ok(scored)
+}
+
+/// The policy `POLICY_KEY` names (re-read on every event, so a newly published policy is
+/// backtested at once), with the card hasher when it lists cards.
+async fn active_policy<S: ObjectStore>(
+    store: &S,
+    settings: &Settings,
+) -> Result<Option<ActivePolicy>, EvalError> {
+    let Some(key) = &settings.policy_key else {
+        return Ok(None);
+    };
+    let policy = load_policy(store, key).await?;
+    let hasher = settings.card_hasher.clone();
+    if policy.needs_card_key() && hasher.is_none() {
+        return Err(EvalError::Policy(fraud_policy::PolicyError::new(
+            &store.describe(key),
+            fraud_policy::Problem::Field {
+                field: "lists".into(),
+                reason: format!(
+                    "policy {} uses card keys; the eval function needs CARD_HASH_SECRET_ARN to backtest it",
+                    policy.version()
+                ),
+            },
+        )));
+    }
+    Ok(Some(ActivePolicy { policy, hasher }))
 }
 
 /// Writes predictions, errors (both moved out of `scored`), metrics (labelled files), the report
@@ -537,6 +626,9 @@ async fn write_outputs<S: ObjectStore>(
         report_html(&scored.report).into_bytes(),
     ));
     files.push(("drift", "drift.json", to_json(&scored.report.drift)?));
+    if let Some(backtest) = &scored.report.backtest {
+        files.push(("backtest", "backtest.json", to_json(backtest)?));
+    }
     let mut outputs = BTreeMap::new();
     for (role, file, bytes) in files {
         let key = format!("{}/{file}", target.folder);

@@ -8,8 +8,14 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     fraud_lambda::init_tracing();
-    let config = Config::from_env()?;
-    let store = S3ObjectStore::new(s3_client(&sdk_config().await), config.bucket.clone());
+    let mut config = Config::from_env()?;
+    let aws = sdk_config().await;
+    if let Some(arn) = &config.card_hash_secret_arn {
+        let secret = fraud_aws::secret_string(&aws, arn).await?;
+        config.settings.card_hasher =
+            Some(fraud_core::card_key::CardHasher::new(secret.as_bytes())?);
+    }
+    let store = S3ObjectStore::new(s3_client(&aws), config.bucket.clone());
     let models = ModelCache::default();
     let (store, models, settings) = (&store, &models, &config.settings);
     lambda_runtime::run(service_fn(

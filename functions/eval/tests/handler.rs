@@ -510,6 +510,22 @@ fn configuration_names_every_problem() {
         ),
         ("b", CHAMPION_KEY, Gate::Promote)
     );
+    assert_eq!(
+        (c.settings.policy_key, c.card_hash_secret_arn),
+        (None, None)
+    );
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:card-hash";
+    let c = Config::from_vars(&vars(&[
+        ("FRAUD_BUCKET", "b"),
+        ("POLICY_KEY", "policies/active.json"),
+        ("CARD_HASH_SECRET_ARN", arn),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.settings.policy_key.as_deref(),
+        Some("policies/active.json")
+    );
+    assert_eq!(c.card_hash_secret_arn.as_deref(), Some(arn));
 }
 
 #[tokio::test]

@@ -237,6 +237,61 @@ fn class_table(lines: &[ClassLine]) -> String {
     out + "</table>"
 }
 
+/// The decision policy replayed on these rows: the whole policy against its thresholds alone and
+/// the model's threshold, then what each list and rule decided.
+fn policy_section(out: &mut String, b: &fraud_policy::BacktestReport) {
+    let prices = format!(
+        "a false decline costs {}, a review {}",
+        match b.false_decline_cost {
+            fraud_policy::FalseDeclineCost::Amount => "its amount".to_owned(),
+            fraud_policy::FalseDeclineCost::Dollars(d) => format_dollars(d),
+        },
+        b.review_cost
+            .map_or("nothing (off)".to_owned(), format_dollars)
+    );
+    let _ = write!(
+        out,
+        "<h2>Decision policy backtest</h2><p class=\"muted\">policy {} · model {} · {}</p><table id=\"policy\"><tr><th></th><th>cost</th><th>value detection</th><th>frauds caught</th><th>false declines</th><th>good spend declined</th><th>reviews</th></tr>",
+        esc(&b.policy_version),
+        esc(&b.model_version),
+        esc(&prices)
+    );
+    for (name, f) in [
+        ("policy", &b.policy),
+        ("its thresholds alone", &b.thresholds_only),
+        ("the model's threshold", &b.model_only),
+    ] {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} of {}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
+            esc(name),
+            esc(&format_dollars(f.cost)),
+            num(f.value_detection_rate, 4),
+            f.frauds_caught,
+            f.frauds,
+            f.false_declines,
+            esc(&format_dollars(f.false_decline_dollars)),
+            f.reviews,
+            num(f.review_rate, 4)
+        );
+    }
+    out.push_str("</table><table id=\"policy-rules\"><tr><th>decided by</th><th>outcome</th><th>transactions</th><th>frauds</th><th>fraud $</th><th>good</th><th>good $</th></tr>");
+    for r in &b.by_rule {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.rule),
+            r.outcome.as_str(),
+            r.transactions,
+            r.frauds,
+            esc(&format_dollars(r.fraud_dollars)),
+            r.good,
+            esc(&format_dollars(r.good_dollars))
+        );
+    }
+    out.push_str("</table>");
+}
+
 /// The page: one section after the other, each written by its own step.
 pub fn render(report: &Report) -> String {
     let mut out = String::with_capacity(256 * 1024);
@@ -248,6 +303,9 @@ pub fn render(report: &Report) -> String {
         out.push_str(&class_table(lines));
     }
     over_time(&mut out, report);
+    if let Some(backtest) = &report.backtest {
+        policy_section(&mut out, backtest);
+    }
     drift_section(&mut out, &report.drift);
     out.push_str("</body></html>\n");
     out

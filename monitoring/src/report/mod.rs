@@ -6,6 +6,7 @@
 
 pub mod html;
 
+use fraud_policy::BacktestReport;
 use serde::{Deserialize, Serialize};
 
 use crate::drift::{DriftLevel, FeatureDrift, KS_DRIFT, PSI_DRIFT, PSI_WATCH, feature_drift};
@@ -107,6 +108,9 @@ pub struct Report {
     pub period: String,
     pub periods: Vec<Period>,
     pub drift: DriftSection,
+    /// The decision policy replayed on the same labelled rows (`fraud report --backtest`, the
+    /// eval function with an active policy).
+    pub backtest: Option<BacktestReport>,
 }
 
 /// `metrics` of the report's `metrics.json`: the metrics with their dollar and card view beside
@@ -128,6 +132,8 @@ pub struct MetricsFile {
     pub classification: Option<Vec<ClassLine>>,
     pub period: String,
     pub periods: Vec<Period>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtest: Option<BacktestReport>,
 }
 
 impl Report {
@@ -143,6 +149,7 @@ impl Report {
             classification: self.classification.clone(),
             period: self.period.clone(),
             periods: self.periods.clone(),
+            backtest: self.backtest.clone(),
         }
     }
 }
@@ -244,6 +251,7 @@ impl ReportCollector {
             period: if weekly { "week" } else { "day" }.into(),
             periods: self.periods(labelled, weekly),
             drift: drift_section(reference, &self.columns),
+            backtest: None,
         }
     }
 
