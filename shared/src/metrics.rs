@@ -432,7 +432,7 @@ impl Curve {
             .zip(labels)
             .map(|(&score, &label)| (total_order_key(score), label == 1))
             .collect();
-        order.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        order.sort_unstable_by_key(|&(key, _)| std::cmp::Reverse(key));
         let mut points: Vec<Point> = Vec::new();
         let (mut tp, mut fp) = (0, 0);
         for (k, &(key, fraud)) in order.iter().enumerate() {
