@@ -6,8 +6,11 @@
 # Data: data/fraudTrain.csv + data/fraudTest.csv when present (the real Kaggle files, see
 # scripts/download_data.sh); otherwise a simulated set of FRAUD_CUSTOMERS card holders (default
 # 500, about a million rows) made by the built-in simulator into data/simulated/.
-# Outputs go to out/: model.bin, eval/predictions.csv, eval/metrics.json. Then it serves
-# POST /predict on 127.0.0.1:${FRAUD_PORT:-3000} until Ctrl-C (FRAUD_SERVE=0 stops before).
+# Outputs go to out/: model.bin, eval/predictions.csv, eval/metrics.json, and a decision policy
+# (policy.json: deny and review thresholds of least dollar cost on the validation slice, with a
+# false decline priced at its amount and a review at $5 for at most 1 % of transactions) with
+# its backtest on the test file (backtest/backtest.json). Then it serves POST /predict with that
+# policy on 127.0.0.1:${FRAUD_PORT:-3000} until Ctrl-C (FRAUD_SERVE=0 stops before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,16 +48,25 @@ step "train ($TRAIN)"
 step "evaluate ($TEST, card history replayed from $TRAIN)"
 "$FRAUD" eval --model "$OUT/model.bin" --data "$TEST" --history "$TRAIN" --out "$OUT/eval"
 
+step "decision policy: thresholds from dollars on the validation slice of $TRAIN"
+"$FRAUD" policy fit --model "$OUT/model.bin" --train "$TRAIN" --review-cost 5 --review-rate-max 0.01 \
+  --version "run-$(date -u +%Y%m%dT%H%M%SZ)" --out "$OUT/policy.json"
+
+step "backtest of the policy on $TEST"
+"$FRAUD" backtest --model "$OUT/model.bin" --policy "$OUT/policy.json" --data "$TEST" --history "$TRAIN" \
+  --out "$OUT/backtest"
+
 step "done"
 echo "model:       $OUT/model.bin"
 echo "predictions: $OUT/eval/predictions.csv"
 echo "metrics:     $OUT/eval/metrics.json"
+echo "policy:      $OUT/policy.json (backtest: $OUT/backtest/backtest.json)"
 
 if [[ ${FRAUD_SERVE:-1} != 0 ]]; then
   PORT=${FRAUD_PORT:-3000}
   step "serve POST /predict on http://127.0.0.1:$PORT (Ctrl-C stops; card state in $OUT/card-state.db, decisions in $OUT/decisions.db: $FRAUD decisions $OUT/decisions.db prints them)"
   echo "try:  curl -s -H 'content-type: application/json' -d @functions/score/tests/fixtures/predict_body.json http://127.0.0.1:$PORT/predict"
   CARD_HASH_SECRET=${CARD_HASH_SECRET:-local-development-secret-not-for-production} \
-    exec "$FRAUD" serve --model "$OUT/model.bin" --port "$PORT" --state "$OUT/card-state.db" \
-      --decision-log "$OUT/decisions.db"
+    exec "$FRAUD" serve --model "$OUT/model.bin" --policy "$OUT/policy.json" --port "$PORT" \
+      --state "$OUT/card-state.db" --decision-log "$OUT/decisions.db"
 fi

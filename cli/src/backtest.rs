@@ -8,10 +8,11 @@ use fraud_core::card_key::{CardHasher, CardKey};
 use fraud_core::error::CoreError;
 use fraud_core::metrics::format_dollars;
 use fraud_core::score::score_stream_models;
-use fraud_core::{Artifact, ReadMode, TransactionReader};
+use fraud_core::{Artifact, ReadMode};
 use fraud_policy::{Backtest, BacktestReport, Costs, FalseDeclineCost, Policy, PolicyInput};
 
 use crate::error::{CliError, CliResult};
+use crate::eval::{open_for_scoring, replay_history_file};
 use crate::policy::{parse_false_decline_cost, print_figures};
 use crate::progress;
 
@@ -26,6 +27,10 @@ pub struct BacktestArgs {
     /// Labelled transactions (.csv or .csv.zst, with `is_fraud`).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
+    /// Earlier transactions replayed through the card history first (not decided), as
+    /// `fraud eval --history`.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
     /// What a declined good transaction costs: `amount` or dollars (default: the price the
     /// policy was fitted with, else `amount`).
     #[arg(long, value_parser = parse_false_decline_cost)]
@@ -66,9 +71,11 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
         .block_on(crate::policy::load(&args.policy))?;
     let hasher = hasher(args, &policy)?;
     let costs = Costs::for_policy(&policy, args.false_decline_cost, args.review_cost);
-    let mut reader = TransactionReader::open(&args.data, ReadMode::Strict)?
-        .without_personal_fields()
-        .parallel();
+    let mut builders = [artifact.feature_builder()];
+    if let Some(history) = &args.history {
+        replay_history_file(history, ReadMode::Strict, &mut builders[0])?;
+    }
+    let mut reader = open_for_scoring(&args.data, ReadMode::Strict)?;
     if !reader.has_labels() {
         return Err(CliError::Input(format!(
             "{}: a backtest needs the `is_fraud` column",
@@ -78,7 +85,6 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
     let source = reader.source_name().to_owned();
     let mut backtest = Backtest::new(&policy, artifact.threshold);
     let no_key = CardKey::from_stored(String::new());
-    let mut builders = [artifact.feature_builder()];
     let counter = reader.byte_counter();
     let bar = progress::file_bar(&args.data, "backtest");
     let mut row = 0u64;

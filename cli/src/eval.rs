@@ -44,14 +44,14 @@ fn write_errors(reader: &TransactionReader, path: &Path) -> CliResult<()> {
 }
 
 /// A reader for scoring: the personal fields are not needed, and parsing runs on every core.
-fn open_for_scoring(path: &Path, mode: ReadMode) -> CliResult<TransactionReader> {
+pub fn open_for_scoring(path: &Path, mode: ReadMode) -> CliResult<TransactionReader> {
     Ok(TransactionReader::open(path, mode)?
         .without_personal_fields()
         .parallel())
 }
 
 /// Feeds the `--history` file through the card histories so the scored period sees its past.
-fn replay_history_file(
+pub fn replay_history_file(
     history: &Path,
     mode: ReadMode,
     builder: &mut FeatureBuilder<'_>,
