@@ -242,12 +242,7 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
             }
             _ => {}
         }
-        bincode::serde::decode_from_slice::<Prediction, _>(
-            &applied.answer,
-            bincode::config::standard(),
-        )
-        .map(|(prediction, _)| (prediction, true))
-        .map_err(|e| format!("stored answer unreadable: {e}"))
+        stored_answer(&applied.answer).map(|prediction| (prediction, true))
     }
 
     /// Appends to the decision log within the store budget (a log in this process has none).
@@ -268,5 +263,124 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
         };
         let decision = serde_json::to_string(&kept).unwrap_or_default();
         tracing::error!(%trans_num, %problem, %decision, "decision log append failed: the decision is kept in this line");
+    }
+}
+
+/// The answer a card store remembered for a transaction. Answers stored by builds before the
+/// decision policy lack its three fields: a retry arriving across that upgrade still gets the
+/// answer it got first (the model's threshold decided it).
+fn stored_answer(bytes: &[u8]) -> Result<Prediction, String> {
+    let config = bincode::config::standard();
+    let current = bincode::serde::decode_from_slice::<Prediction, _>(bytes, config);
+    if let Ok((prediction, read)) = current
+        && read == bytes.len()
+    {
+        return Ok(prediction);
+    }
+    let (before, _) =
+        bincode::serde::decode_from_slice::<PredictionBeforePolicies, _>(bytes, config)
+            .map_err(|e| format!("stored answer unreadable: {e}"))?;
+    let outcome = match before.decision {
+        Decision::Deny => Outcome::Deny,
+        Decision::Approve => Outcome::Approve,
+    };
+    Ok(Prediction {
+        trans_num: before.trans_num,
+        prediction: before.prediction,
+        model_version: before.model_version,
+        fraud_probability: before.fraud_probability,
+        decision: before.decision,
+        threshold: before.threshold,
+        reasons: before.reasons,
+        card_history_used: before.card_history_used,
+        outcome,
+        rule: fraud_policy::THRESHOLD.to_owned(),
+        policy_version: fraud_policy::MODEL_THRESHOLD_VERSION.to_owned(),
+    })
+}
+
+/// [`Prediction`] as builds before the decision policy stored it.
+#[derive(Deserialize)]
+struct PredictionBeforePolicies {
+    trans_num: String,
+    prediction: u8,
+    model_version: String,
+    fraud_probability: f64,
+    decision: Decision,
+    threshold: f64,
+    reasons: Vec<Reason>,
+    card_history_used: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer() -> Prediction {
+        Prediction {
+            trans_num: "t1".into(),
+            prediction: 1,
+            model_version: "gbdt-x".into(),
+            fraud_probability: 0.9,
+            decision: Decision::Deny,
+            threshold: 0.5,
+            reasons: vec![Reason {
+                feature: "amt".into(),
+                value: Some(950.0),
+                contribution: 1.5,
+            }],
+            card_history_used: true,
+            outcome: Outcome::Review,
+            rule: "night-review".into(),
+            policy_version: "p1".into(),
+        }
+    }
+
+    #[test]
+    fn an_answer_stored_before_policies_reads_back_as_the_thresholds_answer() {
+        #[derive(Serialize)]
+        struct Old<'a> {
+            trans_num: &'a str,
+            prediction: u8,
+            model_version: &'a str,
+            fraud_probability: f64,
+            decision: Decision,
+            threshold: f64,
+            reasons: &'a [Reason],
+            card_history_used: bool,
+        }
+        let new = answer();
+        let old = Old {
+            trans_num: &new.trans_num,
+            prediction: new.prediction,
+            model_version: &new.model_version,
+            fraud_probability: new.fraud_probability,
+            decision: new.decision,
+            threshold: new.threshold,
+            reasons: &new.reasons,
+            card_history_used: new.card_history_used,
+        };
+        let bytes = bincode::serde::encode_to_vec(&old, bincode::config::standard()).unwrap();
+        let read = stored_answer(&bytes).unwrap();
+        assert_eq!(
+            (
+                read.outcome,
+                read.rule.as_str(),
+                read.policy_version.as_str()
+            ),
+            (Outcome::Deny, "threshold", "model-threshold")
+        );
+        assert_eq!(
+            (read.fraud_probability, read.reasons),
+            (0.9, new.reasons.clone())
+        );
+        // A current answer reads back whole; garbage is refused.
+        let bytes = bincode::serde::encode_to_vec(&new, bincode::config::standard()).unwrap();
+        assert_eq!(stored_answer(&bytes).unwrap(), new);
+        assert!(
+            stored_answer(&[0xff, 0x01])
+                .unwrap_err()
+                .contains("stored answer unreadable")
+        );
     }
 }
