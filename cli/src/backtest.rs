@@ -11,6 +11,8 @@ use fraud_core::score::score_stream_models;
 use fraud_core::{Artifact, ReadMode};
 use fraud_policy::{Backtest, BacktestReport, Costs, FalseDeclineCost, Policy, PolicyInput};
 
+use fraud_service::model::LazyAwsConfig;
+
 use crate::error::{CliError, CliResult};
 use crate::eval::{open_for_scoring, replay_history_file};
 use crate::policy::{parse_false_decline_cost, print_figures};
@@ -68,7 +70,11 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
         .enable_all()
         .build()
         .map_err(|e| CliError::system("cannot start the async runtime", e))?
-        .block_on(crate::policy::load(&args.policy))?;
+        .block_on(crate::policy::load(
+            "--policy",
+            &args.policy,
+            &LazyAwsConfig::new(),
+        ))?;
     let hasher = hasher(args, &policy)?;
     let costs = Costs::for_policy(&policy, args.false_decline_cost, args.review_cost);
     let mut builders = [artifact.feature_builder()];

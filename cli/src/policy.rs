@@ -92,7 +92,8 @@ pub fn run(command: &PolicyCommand) -> CliResult<()> {
     match command {
         PolicyCommand::Fit(args) => fit(args),
         PolicyCommand::Check { policy } => {
-            let policy = runtime()?.block_on(load(policy))?;
+            let policy =
+                runtime()?.block_on(load("fraud policy check", policy, &LazyAwsConfig::new()))?;
             println!("{}", summary(&policy));
             Ok(())
         }
@@ -108,11 +109,11 @@ fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::system("cannot start the async runtime", e))
 }
 
-/// A policy from a path or `s3://BUCKET/KEY`, checked.
-pub async fn load(path: &str) -> CliResult<Policy> {
+/// A policy from a path or `s3://BUCKET/KEY` (given as `flag`, for messages), checked.
+pub async fn load(flag: &str, path: &str, aws: &LazyAwsConfig) -> CliResult<Policy> {
     let location = ObjectLocation::parse(path)
-        .ok_or_else(|| CliError::Usage(format!("{path}: expected s3://BUCKET/KEY")))?;
-    Ok(load_policy_at(&location, &LazyAwsConfig::new()).await?)
+        .ok_or_else(|| CliError::Usage(format!("{flag} {path}: expected s3://BUCKET/KEY")))?;
+    Ok(load_policy_at(&location, aws).await?)
 }
 
 fn summary(policy: &Policy) -> String {

@@ -13,7 +13,6 @@ use fraud_embedded::{LocalCardStore, LocalDecisionLog};
 use fraud_service::auth::{ApiToken, require_token};
 use fraud_service::config::ObjectLocation;
 use fraud_service::model::{LazyAwsConfig, LoadedModel, load_model_at};
-use fraud_service::policy::load_policy_at;
 use fraud_service::{ScoreService, router};
 
 use crate::error::{CliError, CliResult};
@@ -56,13 +55,9 @@ pub struct ServeArgs {
 }
 
 async fn load(model: &str, aws: &LazyAwsConfig) -> CliResult<LoadedModel> {
-    Ok(load_model_at(&location("--model", model)?, aws).await?)
-}
-
-/// A flag's path or `s3://BUCKET/KEY`.
-fn location(flag: &str, path: &str) -> CliResult<ObjectLocation> {
-    ObjectLocation::parse(path)
-        .ok_or_else(|| CliError::Usage(format!("{flag} {path}: expected s3://BUCKET/KEY")))
+    let location = ObjectLocation::parse(model)
+        .ok_or_else(|| CliError::Usage(format!("--model {model}: expected s3://BUCKET/KEY")))?;
+    Ok(load_model_at(&location, aws).await?)
 }
 
 /// The API token from `file`, else from FRAUD_API_TOKEN; none when neither is given.
@@ -119,7 +114,7 @@ async fn serve(args: &ServeArgs) -> CliResult<()> {
     let aws = LazyAwsConfig::new();
     let model = load(&args.model, &aws).await?;
     let policy = match &args.policy {
-        Some(path) => Some(load_policy_at(&location("--policy", path)?, &aws).await?),
+        Some(path) => Some(crate::policy::load("--policy", path, &aws).await?),
         None => None,
     };
     let cards = match &args.state {

@@ -218,6 +218,61 @@ fn a_damaged_model_or_a_state_without_secret_stops_start_up() {
     let _ = Path::new("");
 }
 
+#[test]
+fn serve_decides_with_the_policy_given_and_refuses_a_bad_one_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    let document = r#"{"schema_version": 1, "version": "serve-test", "thresholds": {"deny": 0.0}}"#;
+    std::fs::write(&policy, document).unwrap();
+    let log = dir.path().join("decisions.db");
+    let server = Server::start(&[
+        "--model",
+        &model(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--decision-log",
+        log.to_str().unwrap(),
+    ]);
+    let (status, body) = http(server.port, "GET", "/policy", "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"version\":\"serve-test\""), "{body}");
+    let (status, body) = http(server.port, "POST", "/predict", &first_row()).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Deny at 0: every transaction is declined by the threshold, whatever the model says.
+    assert_eq!(
+        (
+            &answer["outcome"],
+            &answer["decision"],
+            &answer["rule"],
+            &answer["policy_version"]
+        ),
+        (
+            &"deny".into(),
+            &"deny".into(),
+            &"threshold".into(),
+            &"serve-test".into()
+        )
+    );
+    server.stop();
+
+    std::fs::write(&policy, document.replace("0.0}", "0.5, \"review\": 0.7}")).unwrap();
+    let err = fails_to_start(
+        &["--model", &model(), "--policy", policy.to_str().unwrap()],
+        true,
+    );
+    assert!(
+        err.contains("policy.json")
+            && err.contains("thresholds.review: 0.7 is not below thresholds.deny (0.5)"),
+        "{err}"
+    );
+    let err = fails_to_start(&["--model", &model(), "--policy", "s3://bucket-only"], true);
+    assert!(
+        err.contains("--policy s3://bucket-only: expected s3://BUCKET/KEY"),
+        "{err}"
+    );
+}
+
 fn fraud(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_fraud"))
         .args(args)
