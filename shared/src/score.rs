@@ -141,12 +141,7 @@ fn score_overlapped(
 /// The next [`CHUNK`] rows of `reader` (fewer at the end of the file, none after it).
 fn read_chunk(reader: &mut TransactionReader) -> Result<Vec<Transaction>> {
     let mut chunk: Vec<Transaction> = Vec::with_capacity(CHUNK);
-    for txn in reader.by_ref() {
-        chunk.push(txn?);
-        if chunk.len() == CHUNK {
-            break;
-        }
-    }
+    reader.read_into(&mut chunk, CHUNK)?;
     Ok(chunk)
 }
 

@@ -64,3 +64,70 @@ proptest! {
         prop_assert!(good <= complete_rows + 1 && skipped <= 1);
     }
 }
+
+/// Rows read `max` at a time through [`TransactionReader::read_into`]: the rows, then the error
+/// that ended the read (if any), and the rows skipped.
+fn read_in_chunks(
+    bytes: Vec<u8>,
+    mode: ReadMode,
+    parallel: bool,
+    max: usize,
+) -> (Vec<fraud_core::Transaction>, Option<String>, u64) {
+    let reader = TransactionReader::from_reader(Cursor::new(bytes), "fuzz.csv", mode).unwrap();
+    let mut reader = if parallel { reader.parallel() } else { reader };
+    let mut rows = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        match reader.read_into(&mut chunk, max) {
+            Ok(()) if chunk.is_empty() => return (rows, None, reader.skipped()),
+            Ok(()) => {
+                assert!(chunk.len() <= max);
+                rows.extend(chunk);
+            }
+            Err(e) => {
+                rows.extend(chunk);
+                return (rows, Some(e.to_string()), reader.skipped());
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The chunked read the batch scorer uses gives exactly the rows, skips and error that
+    /// reading one row at a time gives, on either reader.
+    #[test]
+    fn chunked_reads_match_row_by_row_reads(
+        edits in proptest::collection::vec((0usize..40_000, any::<u8>()), 0..4),
+        max in 1usize..50,
+        parallel in any::<bool>(),
+        lenient in any::<bool>(),
+    ) {
+        let mut bytes = first_lines(150).into_bytes();
+        for (at, byte) in edits {
+            let at = at % bytes.len();
+            bytes[at] = byte;
+        }
+        let mode = if lenient { ReadMode::Lenient } else { ReadMode::Strict };
+        let Ok(reader) = TransactionReader::from_reader(Cursor::new(bytes.clone()), "fuzz.csv", mode) else {
+            return Ok(());
+        };
+        let mut reader = if parallel { reader.parallel() } else { reader };
+        let mut expected = Vec::new();
+        let mut error = None;
+        for row in reader.by_ref() {
+            match row {
+                Ok(txn) => expected.push(txn),
+                Err(e) => {
+                    error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let (rows, chunked_error, skipped) = read_in_chunks(bytes, mode, parallel, max);
+        prop_assert_eq!(rows, expected);
+        prop_assert_eq!(chunked_error, error);
+        prop_assert_eq!(skipped, reader.skipped());
+    }
+}
