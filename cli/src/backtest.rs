@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use fraud_core::card_key::{CardHasher, CardKey};
+use fraud_core::card_key::CardHasher;
 use fraud_core::error::CoreError;
 use fraud_core::metrics::format_dollars;
 use fraud_core::score::score_stream_models;
 use fraud_core::{Artifact, ReadMode};
-use fraud_policy::{Backtest, BacktestReport, Costs, FalseDeclineCost, Policy, PolicyInput};
+use fraud_policy::{Backtest, BacktestReport, Costs, FalseDeclineCost, Policy};
 
 use fraud_service::model::LazyAwsConfig;
 
@@ -89,8 +89,7 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
         )));
     }
     let source = reader.source_name().to_owned();
-    let mut backtest = Backtest::new(&policy, artifact.threshold);
-    let no_key = CardKey::from_stored(String::new());
+    let mut backtest = Backtest::new(&policy, hasher.as_ref(), artifact.threshold);
     let counter = reader.byte_counter();
     let bar = progress::file_bar(&args.data, "backtest");
     let mut row = 0u64;
@@ -105,15 +104,7 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
             source_name: source.clone(),
             reason: format!("row {row} ({}) has no `is_fraud`", txn.trans_num),
         })?;
-        let key = hasher.as_ref().map(|h| h.key(txn.cc_num));
-        let verdict = policy.decide(&PolicyInput {
-            txn,
-            card: key.as_ref().unwrap_or(&no_key),
-            features,
-            score: scored[0].probability,
-            card_history_used: true,
-        });
-        backtest.add(&verdict, scored[0].probability, label, txn.amt);
+        backtest.add_transaction(txn, features, scored[0].probability, label);
         Ok(())
     };
     let summary =

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use fraud_core::card_key::CardHasher;
 use fraud_core::metrics::{Curve, format_dollars};
-use fraud_core::train::{VALIDATION_FRACTION, features_of, load_training_data, predict_all};
+use fraud_core::train::{
+    VALIDATION_FRACTION, features_of, fit_rows, load_training_data, predict_all,
+};
 use fraud_core::{Artifact, ReadMode};
 use fraud_policy::{
     Costs, ExpectedFigures, FalseDeclineCost, Figures, Policy, PolicyDocument, SCHEMA_VERSION,
@@ -143,7 +145,7 @@ fn validation_scores(
     let data = load_training_data(train, ReadMode::Strict, &|bytes| bar.set_position(bytes))?;
     bar.finish_and_clear();
     let n = data.n_rows();
-    let n_fit = ((n as f64) * (1.0 - VALIDATION_FRACTION)).round() as usize;
+    let n_fit = fit_rows(n);
     let rows: Vec<usize> = (n_fit..n).collect();
     let valid = features_of(&data.inputs, &data.labels, &artifact.card_risk, &rows);
     let scores = predict_all(&artifact.model, &valid);

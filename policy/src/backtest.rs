@@ -2,11 +2,13 @@
 //! rule decided, the frauds it caught and the good customers it declined or sent to review, in
 //! dollars, and the whole policy against the model's threshold alone.
 
+use fraud_core::card_key::{CardHasher, CardKey};
 use fraud_core::ports::Outcome;
+use fraud_core::{FeatureVector, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::fit::{Costs, FalseDeclineCost, Figures, Tally};
-use crate::{Policy, THRESHOLD, Verdict};
+use crate::{Policy, PolicyInput, THRESHOLD, Verdict};
 
 /// What one list, rule or threshold outcome decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,9 @@ pub struct BacktestReport {
 /// Adds transactions one by one; [`Backtest::finish`] gives the report.
 pub struct Backtest<'p> {
     policy: &'p Policy,
+    /// Card keys for a policy that needs them; otherwise every card reads as the empty key.
+    hasher: Option<&'p CardHasher>,
+    no_key: CardKey,
     model_threshold: f64,
     whole: Tally,
     thresholds_only: Tally,
@@ -52,7 +57,7 @@ pub struct Backtest<'p> {
 }
 
 impl<'p> Backtest<'p> {
-    pub fn new(policy: &'p Policy, model_threshold: f64) -> Self {
+    pub fn new(policy: &'p Policy, hasher: Option<&'p CardHasher>, model_threshold: f64) -> Self {
         let document = policy.document();
         let mut by_rule = Vec::new();
         let mut row = |rule: &str, outcome| {
@@ -94,6 +99,8 @@ impl<'p> Backtest<'p> {
         }
         Backtest {
             policy,
+            hasher,
+            no_key: CardKey::from_stored(String::new()),
             model_threshold,
             whole: Tally::default(),
             thresholds_only: Tally::default(),
@@ -102,8 +109,29 @@ impl<'p> Backtest<'p> {
         }
     }
 
-    /// One labelled transaction: the policy's verdict on it, its model score, label and amount.
-    pub fn add(&mut self, verdict: &Verdict<'_>, score: f64, label: u8, amount: f64) {
+    /// One labelled transaction with its features and model score, decided as the service
+    /// decides it.
+    pub fn add_transaction(
+        &mut self,
+        txn: &Transaction,
+        features: &FeatureVector,
+        score: f64,
+        label: u8,
+    ) {
+        let key = self.hasher.map(|h| h.key(txn.cc_num));
+        let policy = self.policy;
+        let verdict = policy.decide(&PolicyInput {
+            txn,
+            card: key.as_ref().unwrap_or(&self.no_key),
+            features,
+            score,
+            card_history_used: true,
+        });
+        self.add(&verdict, score, label, txn.amt);
+    }
+
+    /// The policy's verdict on a transaction, its model score, label and amount.
+    fn add(&mut self, verdict: &Verdict<'_>, score: f64, label: u8, amount: f64) {
         self.whole.add(verdict.outcome, label, amount);
         self.thresholds_only
             .add(self.policy.by_threshold(score), label, amount);

@@ -24,6 +24,12 @@ use crate::stats::reference_stats;
 /// Share of the training rows, the latest by time, held out to choose the threshold and params.
 pub const VALIDATION_FRACTION: f64 = 0.15;
 
+/// How many of `n` time-ordered rows the model is fitted on; the rest are the validation slice
+/// (thresholds, and `fraud policy fit`, are chosen there).
+pub fn fit_rows(n: usize) -> usize {
+    ((n as f64) * (1.0 - VALIDATION_FRACTION)).round() as usize
+}
+
 /// Labelled training rows in time order, ready for the features.
 #[derive(Debug)]
 pub struct TrainingData {
@@ -460,7 +466,7 @@ pub struct Prepared {
 /// needs.
 pub fn prepare(data: &TrainingData, config: &TrainConfig) -> Result<Prepared> {
     let n = data.n_rows();
-    let n_fit = ((n as f64) * (1.0 - VALIDATION_FRACTION)).round() as usize;
+    let n_fit = fit_rows(n);
     check_slices(data, n_fit)?;
     let fit_labels = &data.labels[..n_fit];
     let fit_inputs = &data.inputs[..n_fit];

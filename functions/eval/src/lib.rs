@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use fraud_core::card_key::{CardHasher, CardKey};
+use fraud_core::card_key::CardHasher;
 use fraud_core::ports::{ObjectReader, ObjectStore, StoreError};
 use fraud_core::registry::{CHALLENGER_KEY, CHAMPION_KEY, promote, read_pointer};
 use fraud_core::registry::{ModelLoadError, check_version, is_pointer_key, load_model};
@@ -32,7 +32,7 @@ use fraud_lambda::s3::{EventError, s3_objects};
 use fraud_lambda::{FromEnv, FunctionError, Vars, diagnostic};
 use fraud_monitoring::report::html::render as report_html;
 use fraud_monitoring::report::{Report, ReportCollector, ReportContext};
-use fraud_policy::{Backtest, Costs, Policy, PolicyInput, load_policy};
+use fraud_policy::{Backtest, Costs, Policy, load_policy};
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 
@@ -330,25 +330,12 @@ fn score_file(
     let mut predictions = PredictionsCsv::new(Vec::with_capacity(1 << 20), source.clone())?;
     let mut collector = ReportCollector::new();
     let champion = models[0];
-    let mut backtest = policy.map(|p| Backtest::new(&p.policy, champion.threshold));
-    let no_key = CardKey::from_stored(String::new());
+    let mut backtest =
+        policy.map(|p| Backtest::new(&p.policy, p.hasher.as_ref(), champion.threshold));
     let summaries = score_stream_models(&mut reader, models, &mut builders, &mut |txn, x, d| {
         collector.add(txn, d[0].probability, d[0].fraud, x);
-        if let (Some(backtest), Some(active), Some(label)) = (&mut backtest, policy, txn.is_fraud) {
-            let key = active.hasher.as_ref().map(|h| h.key(txn.cc_num));
-            let input = PolicyInput {
-                txn,
-                card: key.as_ref().unwrap_or(&no_key),
-                features: x,
-                score: d[0].probability,
-                card_history_used: true,
-            };
-            backtest.add(
-                &active.policy.decide(&input),
-                d[0].probability,
-                label,
-                txn.amt,
-            );
+        if let (Some(backtest), Some(label)) = (&mut backtest, txn.is_fraud) {
+            backtest.add_transaction(txn, x, d[0].probability, label);
         }
         predictions.write(txn, &d[0])
     })?;
