@@ -8,7 +8,7 @@ use fraud_core::artifact::ModelParams;
 use fraud_core::metrics::{ThresholdRule, format_dollars};
 use fraud_core::model::ModelKind;
 use fraud_core::train::{
-    CandidateResult, TrainConfig, TrainOutcome, TrainingData, load_training_data, train,
+    CandidateResult, ColdStarts, TrainConfig, TrainOutcome, TrainingData, load_training_data, train,
 };
 use fraud_core::{Artifact, ReadMode};
 
@@ -33,6 +33,10 @@ pub struct TrainArgs {
     /// Override one hyper-parameter, e.g. `--set iterations=500` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Fit slice restarts from empty card histories, each adding the next 30 days' rows as a
+    /// card with no history sees them (0 adds none).
+    #[arg(long, default_value_t = ColdStarts::default().restarts, value_name = "N")]
+    pub cold_starts: usize,
     /// Skip malformed rows (counted and reported) instead of stopping at the first one.
     #[arg(long)]
     pub lenient: bool,
@@ -89,6 +93,10 @@ fn config(args: &TrainArgs) -> CliResult<TrainConfig> {
         model: args.model,
         grid: args.grid,
         threshold_rule: args.threshold_rule,
+        cold_starts: ColdStarts {
+            restarts: args.cold_starts,
+            ..ColdStarts::default()
+        },
         ..TrainConfig::default()
     };
     config

@@ -3,7 +3,7 @@
 //! training rows by time). The test file is never read.
 //!
 //!     cargo run --release -p fraud-core --example feature_search -- TRAIN.csv[.zst] \
-//!         [candidates|ablation|all|thresholds] [--gbdt '{"iterations": 100}'] [--risk '{"max_depth": 4}']
+//!         [candidates|ablation|all|thresholds|threshold-folds|cold] [--gbdt '{"iterations": 100}'] [--risk '{"max_depth": 4}']
 //!
 //! `candidates`: the original 22 features, each candidate added to them alone, all first-stage
 //! features, then each remembered-risk feature added to those, and everything.
@@ -11,13 +11,19 @@
 //! `all`: every feature only (to compare hyper-parameters).
 //! `thresholds`: every feature, and the decision rules the threshold could follow (F1, dollar
 //! cost, a fixed cost per false decline, an amount-aware rule), each with F1 and dollars.
+//! `threshold-folds`: every feature; each rule chooses its threshold on two of three time folds
+//! of the validation slice and is judged on the third (out of sample), plus the calibration.
+//! `cold`: the model without and with cold-start rows, on the validation slice with its card
+//! histories and from empty ones (`--cold '{"restarts": 4, "days": 30}'`).
 //! `--gbdt` and `--risk` override hyper-parameters of the final model and the first stage.
 
 use std::time::Instant;
 
 use fraud_core::metrics::{Curve, Metrics, ValueMetrics, least_dollar_cost_threshold};
-use fraud_core::model::{GbdtModel, GbdtParams};
-use fraud_core::train::{Prepared, TrainConfig, load_training_data, predict_all, prepare};
+use fraud_core::model::{Dataset, GbdtModel, GbdtParams};
+use fraud_core::train::{
+    ColdStarts, Prepared, TrainConfig, features_of, load_training_data, predict_all, prepare,
+};
 use fraud_core::{FEATURE_NAMES, N_FEATURES, ReadMode};
 
 /// The features of the first model version (issue 2), the starting point.
@@ -176,17 +182,188 @@ fn print_amount_aware_rules(slice: &ScoredSlice) {
     }
 }
 
+/// The folds each rule is judged on: contiguous thirds of the validation slice by time.
+const FOLDS: usize = 3;
+
+/// A rule that chooses a threshold from labelled, scored rows (labels, scores, amounts).
+type Rule = fn(&[u8], &[f64], &[f64]) -> f64;
+
+/// The median of the least-dollar-cost thresholds of 25 bootstrap resamples of the rows: the
+/// argmin of one noisy cost curve, steadied.
+fn bagged_least_cost(labels: &[u8], scores: &[f64], amounts: &[f64]) -> f64 {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as usize
+    };
+    let n = labels.len();
+    let mut chosen: Vec<f64> = (0..25)
+        .map(|_| {
+            let rows: Vec<usize> = (0..n).map(|_| next() % n).collect();
+            let pick = |v: &[f64]| rows.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+            let l: Vec<u8> = rows.iter().map(|&i| labels[i]).collect();
+            least_dollar_cost_threshold(&l, &pick(scores), &pick(amounts)).0
+        })
+        .collect();
+    chosen.sort_by(f64::total_cmp);
+    chosen[chosen.len() / 2]
+}
+
+/// `threshold-folds`: each rule's out-of-sample cost. The validation slice is cut into three
+/// time folds; for each, the rule chooses on the other two and declines on it. A rule that
+/// only fits the noise of its own rows loses here, where the in-sample table cannot show it.
+fn threshold_folds(prepared: &Prepared, params: &GbdtParams) {
+    let all: Vec<usize> = (0..N_FEATURES).collect();
+    let model = GbdtModel::fit_sample(&prepared.fit_set, &all, params).expect("fit");
+    let valid = &prepared.valid_set;
+    let scores = predict_all(&fraud_core::model::Model::Gbdt(model), valid);
+    let (labels, amounts) = (&valid.labels[..], valid.column(0));
+    print_calibration(labels, &scores);
+    let rules: [(&str, Rule); 4] = [
+        ("least dollar cost (default)", |l, s, a| {
+            least_dollar_cost_threshold(l, s, a).0
+        }),
+        ("max F1", |l, s, _| Curve::new(l, s).best_f1_threshold().0),
+        (
+            "bagged least dollar cost (median of 25 resamples)",
+            bagged_least_cost,
+        ),
+        ("p >= 0.5 (no fit: the calibrated break-even)", |_, _, _| {
+            0.5
+        }),
+    ];
+    println!(
+        "| rule | thresholds chosen | F1 | value detection | false declines | good spend declined | dollar cost |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let n = labels.len();
+    let bounds: Vec<usize> = (0..=FOLDS).map(|k| k * n / FOLDS).collect();
+    for (name, rule) in rules {
+        let mut declined = vec![false; n];
+        let mut chosen = Vec::new();
+        for k in 0..FOLDS {
+            let held = bounds[k]..bounds[k + 1];
+            let rest = |v: &[f64]| [&v[..held.start], &v[held.end..]].concat();
+            let rest_labels = [&labels[..held.start], &labels[held.end..]].concat();
+            let t = rule(&rest_labels, &rest(&scores), &rest(amounts));
+            chosen.push(format!("{t:.4}"));
+            for i in held {
+                declined[i] = scores[i] >= t;
+            }
+        }
+        let slice = ScoredSlice {
+            labels,
+            amounts,
+            scores: scores.clone(),
+        };
+        slice.print_row(name, chosen.join(", "), &declined);
+    }
+}
+
+/// Expected frauds (the sum of the probabilities) against the frauds seen, by score band: the
+/// break-even rule p >= 0.5 is only right if these agree.
+fn print_calibration(labels: &[u8], scores: &[f64]) {
+    println!("| score band | rows | expected frauds | frauds |\n|---|---|---|---|");
+    let bands = [0.0, 0.01, 0.05, 0.15, 0.3, 0.5, 0.7, 0.9, 1.0];
+    for w in bands.windows(2) {
+        let rows = scores
+            .iter()
+            .zip(labels)
+            .filter(|(p, _)| **p >= w[0] && (**p < w[1] || w[1] == 1.0));
+        let (mut count, mut expected, mut seen) = (0, 0.0, 0);
+        for (p, l) in rows {
+            count += 1;
+            expected += p;
+            seen += u32::from(*l);
+        }
+        println!(
+            "| {:.2}-{:.2} | {count} | {expected:.1} | {seen} |",
+            w[0], w[1]
+        );
+    }
+    println!();
+}
+
+/// One line: AUC-PR, best F1, and the least-cost threshold's figures on `valid`.
+fn judge(label: &str, model: &GbdtModel, valid: &Dataset) {
+    let scores = predict_all(&fraud_core::model::Model::Gbdt(model.clone()), valid);
+    let curve = Curve::new(&valid.labels, &scores);
+    let (_, f1) = curve.best_f1_threshold();
+    let (threshold, cost) = least_dollar_cost_threshold(&valid.labels, &scores, valid.column(0));
+    let (cards, days) = (vec![0; valid.n_rows()], vec![0; valid.n_rows()]);
+    let amounts = valid.column(0);
+    let value = ValueMetrics::compute(&valid.labels, &scores, amounts, &cards, &days, threshold);
+    let at = Metrics::compute(&valid.labels, &scores, threshold);
+    println!(
+        "| {label} | {:.4} | {f1:.4} | {threshold:.4} | {:.4} | {:.4} | ${cost:.0} |",
+        curve.average_precision(),
+        at.f1,
+        value.value_detection_rate
+    );
+}
+
+/// `cold`: the model fitted without and with cold-start rows (`ColdStarts`; `--cold
+/// '{"restarts": 2, "days": 60}'` sets them), each judged on the validation slice with its
+/// card histories from the fit slice and on the same slice scored from empty histories (as
+/// `fraud eval` scores a file, and as a new deployment starts).
+fn cold(path: &str, config: &TrainConfig, cold_json: Option<&String>) {
+    let data = load_training_data(path.as_ref(), ReadMode::Strict, &|_| {}).expect("training data");
+    let with = TrainConfig {
+        cold_starts: cold_json.map_or(config.cold_starts, |j| {
+            serde_json::from_str(j).expect("{\"restarts\": N, \"days\": D}")
+        }),
+        ..config.clone()
+    };
+    let without = TrainConfig {
+        cold_starts: ColdStarts {
+            restarts: 0,
+            ..with.cold_starts
+        },
+        ..config.clone()
+    };
+    println!("cold starts {:?}", with.cold_starts);
+    println!(
+        "| model | validation | AUC-PR | best F1 | least-cost threshold | F1 there | value detection there | dollar cost there |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let all: Vec<usize> = (0..N_FEATURES).collect();
+    for (name, config) in [("without cold-start rows", &without), ("with them", &with)] {
+        let prepared = prepare(&data, config).expect("features");
+        let n_fit = prepared.n_fit;
+        let valid_rows: Vec<usize> = (0..data.n_rows() - n_fit).collect();
+        let (inputs, labels) = (&data.inputs[n_fit..], &data.labels[n_fit..]);
+        let cold_valid = features_of(inputs, labels, &prepared.card_risk, &valid_rows);
+        let model = GbdtModel::fit_sample(&prepared.fit_set, &all, &config.gbdt).expect("fit");
+        judge(
+            &format!("{name} | warm (history from the fit slice)"),
+            &model,
+            &prepared.valid_set,
+        );
+        judge(
+            &format!("{name} | cold (empty history at its first row)"),
+            &model,
+            &cold_valid,
+        );
+    }
+}
+
 /// The usage line, shown when the training file is missing.
-const USAGE: &str =
-    "usage: feature_search TRAIN [candidates|ablation|all|thresholds] [--gbdt JSON] [--risk JSON]";
+const USAGE: &str = "usage: feature_search TRAIN [candidates|ablation|all|thresholds|threshold-folds|cold] [--gbdt JSON] [--risk JSON]";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).expect(USAGE);
     let protocol = args.get(2).map_or("candidates", String::as_str);
     let config = config_from_flags(&args);
+    if protocol == "cold" {
+        let flag = args.iter().position(|a| a == "--cold");
+        return cold(path, &config, flag.and_then(|i| args.get(i + 1)));
+    }
     let prepared = prepare_and_describe(path, &config);
-    if protocol != "thresholds" {
+    if !protocol.starts_with("threshold") {
         println!(
             "| feature set | features | validation AUC-PR | validation best F1 | F1 at the least-cost threshold | value detection there | dollar cost there | fit |"
         );
@@ -203,6 +380,7 @@ fn main() {
         ),
         "ablation" => ablation(&prepared, params),
         "thresholds" => thresholds(&prepared, params),
+        "threshold-folds" => threshold_folds(&prepared, params),
         other => panic!("unknown protocol {other}"),
     }
 }

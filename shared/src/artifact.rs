@@ -64,7 +64,8 @@ pub struct TrainingSummary {
     pub rows: u64,
     pub frauds: u64,
     pub fit_rows: u64,
-    /// Fit rows the final model was fitted on, after negative downsampling.
+    /// Rows the final model was fitted on, after negative downsampling, cold-start rows
+    /// included (`train::ColdStarts`).
     pub fit_sample_rows: u64,
     pub validation_rows: u64,
     /// Rows skipped as malformed by a lenient read.

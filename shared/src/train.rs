@@ -148,6 +148,31 @@ pub struct TrainConfig {
     pub gbdt: GbdtParams,
     pub forest: ForestParams,
     pub logistic: LogisticParams,
+    /// Cold-start rows added to the fit sample (see [`ColdStarts`]).
+    pub cold_starts: ColdStarts,
+}
+
+/// Fit rows seen as a card with no history sees them. A new deployment, `fraud eval` and every
+/// new card start from an empty history, while the fit slice after its first weeks holds only
+/// cards with months of it. So the fit slice's features are computed again from empty
+/// histories at `restarts` evenly spaced points, and the first `days` days after each point are
+/// added to the fit sample (sampled as the fit rows are). On the validation slice scored from an
+/// empty history this raised AUC-PR from 0.9850 to 0.9877 (mean of four seeds, every seed up),
+/// and on the slice with its history from 0.9910 to 0.9916 (BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ColdStarts {
+    /// 0 adds none.
+    pub restarts: usize,
+    pub days: i64,
+}
+
+impl Default for ColdStarts {
+    fn default() -> Self {
+        ColdStarts {
+            restarts: 4,
+            days: 30,
+        }
+    }
 }
 
 /// A hyper-parameter override refused.
@@ -210,6 +235,7 @@ impl Default for TrainConfig {
             gbdt: GbdtParams::default(),
             forest: ForestParams::default(),
             logistic: LogisticParams::default(),
+            cold_starts: ColdStarts::default(),
         }
     }
 }
@@ -455,7 +481,8 @@ pub struct Prepared {
     /// Rows in the fit slice (the first 85 % by time); the rest is the validation slice.
     pub n_fit: usize,
     pub card_risk: CardRiskModel,
-    /// The fit rows, sampled at the gbdt's `legit_sample_rate` for a gbdt, all for a baseline.
+    /// The fit rows, sampled at the gbdt's `legit_sample_rate` for a gbdt, all for a baseline,
+    /// then the [`ColdStarts`] rows.
     pub fit_set: Dataset,
     /// Every row of the validation slice.
     pub valid_set: Dataset,
@@ -480,20 +507,52 @@ pub fn prepare(data: &TrainingData, config: &TrainConfig) -> Result<Prepared> {
     let card_risk = CardRiskModel::fit(&risk_sample, &cards, risk_params)?;
     drop(risk_sample);
 
-    let final_rows = match config.model {
-        ModelKind::Gbdt => {
-            undersample_labels(fit_labels, config.gbdt.legit_sample_rate, config.gbdt.seed)
-        }
-        _ => (0..n_fit).collect(),
-    };
+    let final_rows = final_sample(config, fit_labels, 0);
     let keep: Vec<usize> = final_rows.iter().copied().chain(n_fit..n).collect();
     let all = features_of(&data.inputs, &data.labels, &card_risk, &keep);
+    let mut fit_parts = vec![all.slice(0..final_rows.len())];
+    fit_parts.extend(cold_start_rows(data, n_fit, &card_risk, config));
     Ok(Prepared {
         n_fit,
-        card_risk,
-        fit_set: all.slice(0..final_rows.len()),
+        fit_set: Dataset::concat(&fit_parts),
         valid_set: all.slice(final_rows.len()..keep.len()),
+        card_risk,
     })
+}
+
+/// The rows of `labels` the final model is fitted on: a seeded sample of the legitimate ones
+/// (every fraud) for a gbdt, every row for a baseline. `part` varies the seed per cold start.
+fn final_sample(config: &TrainConfig, labels: &[u8], part: u64) -> Vec<usize> {
+    match config.model {
+        ModelKind::Gbdt => undersample_labels(
+            labels,
+            config.gbdt.legit_sample_rate,
+            config.gbdt.seed + part,
+        ),
+        _ => (0..labels.len()).collect(),
+    }
+}
+
+/// The [`ColdStarts`] rows: for each restart point in the fit slice, the features of the next
+/// `days` days computed from empty card histories, sampled as the fit rows are.
+fn cold_start_rows(
+    data: &TrainingData,
+    n_fit: usize,
+    risk: &CardRiskModel,
+    config: &TrainConfig,
+) -> Vec<Dataset> {
+    let ColdStarts { restarts, days } = config.cold_starts;
+    (1..=restarts)
+        .map(|k| {
+            let start = n_fit * k / (restarts + 1);
+            let until = data.inputs[start].event.unix_time + days * crate::time::DAY;
+            let end =
+                start + data.inputs[start..n_fit].partition_point(|i| i.event.unix_time < until);
+            let labels = &data.labels[start..end];
+            let rows = final_sample(config, labels, k as u64);
+            features_of(&data.inputs[start..end], labels, risk, &rows)
+        })
+        .collect()
 }
 
 /// Both time slices need both classes.
@@ -521,6 +580,69 @@ mod tests {
 
     fn map(json: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
         json.as_object().cloned().unwrap()
+    }
+
+    /// Three cards with a transaction every six hours for 40 days, every 15th a fraud.
+    fn regular_cards() -> TrainingData {
+        let base = FeatureInput::from_transaction(&crate::testing::sample_transaction());
+        let (mut inputs, mut labels) = (Vec::new(), Vec::new());
+        for step in 0..160i64 {
+            for card in 0..3u64 {
+                let mut input = base;
+                input.card = 1000 + card;
+                input.event.unix_time += step * 6 * 3600 + card as i64;
+                input.event.amount_cents = 500 + (step * 37 + card as i64 * 11) % 9000;
+                inputs.push(input);
+                labels.push(u8::from((step + card as i64) % 15 == 0));
+            }
+        }
+        TrainingData {
+            inputs,
+            labels,
+            source_name: "regular".into(),
+            skipped_rows: 0,
+        }
+    }
+
+    #[test]
+    fn cold_start_rows_are_the_windows_features_from_empty_histories() {
+        let data = regular_cards();
+        let secs_since_prev = FEATURE_NAMES
+            .iter()
+            .position(|&f| f == "secs_since_prev")
+            .unwrap();
+        let mut config = TrainConfig::default();
+        config.gbdt.legit_sample_rate = 1.0;
+        config.cold_starts = ColdStarts {
+            restarts: 0,
+            days: 5,
+        };
+        let n_fit = fit_rows(data.n_rows());
+        assert_eq!(prepare(&data, &config).unwrap().fit_set.n_rows(), n_fit);
+
+        config.cold_starts.restarts = 1;
+        let fit_set = prepare(&data, &config).unwrap().fit_set;
+        let start = n_fit / 2;
+        let window = 5 * 4 * 3; // five days of three cards at four transactions a day
+        assert_eq!(fit_set.n_rows(), n_fit + window);
+        let gap = fit_set.column(secs_since_prev);
+        for j in 0..window {
+            // The same transaction: with its card's history in the fit rows, none in the window.
+            let (warm, cold) = (gap[start + j], gap[n_fit + j]);
+            assert!(
+                !warm.is_nan(),
+                "row {j} of the window has history in the fit rows"
+            );
+            assert_eq!(
+                cold.is_nan(),
+                j < 3,
+                "row {j}: only each card's first is without one"
+            );
+        }
+        assert_eq!(
+            &fit_set.labels[n_fit..],
+            &data.labels[start..start + window]
+        );
     }
 
     #[test]

@@ -73,6 +73,22 @@ impl Dataset {
         }
     }
 
+    /// The rows of every part, one part after the other.
+    pub fn concat(parts: &[Dataset]) -> Dataset {
+        let rows: usize = parts.iter().map(Dataset::n_rows).sum();
+        let mut columns = Vec::with_capacity(rows * N_FEATURES);
+        for f in 0..N_FEATURES {
+            for part in parts {
+                columns.extend_from_slice(part.column(f));
+            }
+        }
+        let labels = parts
+            .iter()
+            .flat_map(|p| p.labels.iter().copied())
+            .collect();
+        Dataset { columns, labels }
+    }
+
     /// The rows at `indices`, in that order.
     pub fn take(&self, indices: &[usize]) -> Dataset {
         let mut columns = Vec::with_capacity(indices.len() * N_FEATURES);
