@@ -172,6 +172,10 @@ fn print_validation(a: &Artifact) {
 
 pub fn run(args: &TrainArgs) -> CliResult<()> {
     let started = Instant::now();
+    // Made before the work, so an unwritable place fails in a moment, not after the fit.
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::output(dir, e))?;
+    }
     let data = read_data(args, started)?;
     let outcome = fit(&data, &config(args)?)?;
     print_candidates(&outcome.candidates);

@@ -46,8 +46,9 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Trains on the fixture into a directory that does not exist yet (`fraud train` makes it).
 fn train_small(dir: &Path) -> PathBuf {
-    let model = dir.join("model.bin");
+    let model = dir.join("models").join("model.bin");
     ok(&fraud(&[
         "train",
         "--train",
