@@ -75,6 +75,18 @@ pub fn run(args: &BacktestArgs) -> CliResult<()> {
             &args.policy,
             &LazyAwsConfig::new(),
         ))?;
+    if policy.fitted_for(&artifact.model_version) == Some(false) {
+        let fitted = policy
+            .document()
+            .expected
+            .as_ref()
+            .map(|e| e.model_version.as_str());
+        eprintln!(
+            "warning: the policy's thresholds were fitted for model {}, not {}: the backtest shows them on this model's scores",
+            fitted.unwrap_or_default(),
+            artifact.model_version
+        );
+    }
     let hasher = hasher(args, &policy)?;
     let costs = Costs::for_policy(&policy, args.false_decline_cost, args.review_cost);
     let mut builders = [artifact.feature_builder()];

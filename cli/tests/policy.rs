@@ -137,6 +137,33 @@ fn policy_fit_costs_no_more_on_the_validation_slice_than_the_model_or_f1_thresho
             .is_none_or(|r| r < deny)
     );
     assert!(ok(&fraud(&["policy", "check", s(&out)])).starts_with("policy fit-test: deny at"));
+
+    // Backtested with another model, the thresholds are said to belong to the model they were
+    // fitted for.
+    let data = repo("tests/fixtures/kaggle/kaggle_test_sample.csv");
+    let backtest = |model: &Path| {
+        let bt = dir.path().join("bt");
+        let run = fraud(&[
+            "backtest",
+            "--model",
+            s(model),
+            "--policy",
+            s(&out),
+            "--data",
+            s(&data),
+            "--out",
+            s(&bt),
+        ]);
+        ok(&run);
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    assert!(!backtest(&model).contains("warning"));
+    let other = repo("tests/fixtures/golden/model.bin");
+    let warned = backtest(&other);
+    assert!(
+        warned.contains("the policy's thresholds were fitted for model gbdt-"),
+        "{warned}"
+    );
 }
 
 /// Blocks one merchant, reviews large `shopping_net` purchases by a rule, then thresholds.

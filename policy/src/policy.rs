@@ -126,6 +126,13 @@ impl Policy {
         &self.document
     }
 
+    /// Whether the thresholds were fitted on `model_version`'s scores: `None` for a policy
+    /// written by hand (no expected figures), whose thresholds no fit tied to a model.
+    pub fn fitted_for(&self, model_version: &str) -> Option<bool> {
+        let expected = self.document.expected.as_ref()?;
+        Some(expected.model_version == model_version)
+    }
+
     /// Whether deciding needs the card's key: a list of cards, or a rule reading `card`.
     pub fn needs_card_key(&self) -> bool {
         let lists = &self.document.lists;

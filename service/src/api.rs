@@ -300,11 +300,16 @@ struct PolicyInfo<'a> {
     block_list: ListSizes,
     rules: &'a [fraud_policy::RuleSpec],
     expected: Option<&'a fraud_policy::ExpectedFigures>,
+    /// The model serving beside the policy.
+    model_version: &'a str,
+    /// Whether `expected` was measured on this model's scores (null without `expected`).
+    fitted_for_this_model: Option<bool>,
 }
 
 /// The policy in force: its version, thresholds and rules, and the sizes of its lists.
 async fn policy<C: CardStore, L: DecisionLog>(State(service): State<Service<C, L>>) -> Response {
     let document = service.policy().document();
+    let model_version = &service.model.artifact.model_version;
     Json(PolicyInfo {
         version: &document.version,
         schema_version: document.schema_version,
@@ -314,6 +319,8 @@ async fn policy<C: CardStore, L: DecisionLog>(State(service): State<Service<C, L
         block_list: (&document.lists.block).into(),
         rules: &document.rules,
         expected: document.expected.as_ref(),
+        model_version,
+        fitted_for_this_model: service.policy().fitted_for(model_version),
     })
     .into_response()
 }

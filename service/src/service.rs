@@ -85,6 +85,15 @@ impl<C: CardStore, L: DecisionLog> ScoreService<C, L> {
     /// Decides with `policy` instead of the model's threshold alone.
     pub fn with_policy(mut self, policy: Option<Policy>) -> Self {
         if let Some(policy) = policy {
+            if policy.fitted_for(&self.model.artifact.model_version) == Some(false) {
+                // Served anyway: a team may keep a policy's lists and rules across a model
+                // change, but its thresholds were fitted on another model's probabilities.
+                tracing::warn!(
+                    policy_version = %policy.version(),
+                    model_version = %self.model.artifact.model_version,
+                    "the policy's thresholds were fitted for another model; refit them with `fraud policy fit`"
+                );
+            }
             self.policy = policy;
         }
         self

@@ -226,10 +226,50 @@ async fn get_policy_shows_the_version_thresholds_rules_and_list_sizes_only() {
     assert_eq!(body["block_list"]["merchants"], 1);
     assert_eq!(body["rules"][0]["name"], "this-amount");
     assert_eq!(body["rules"][1]["outcome"], "deny");
+    assert_eq!(
+        body["fitted_for_this_model"],
+        Value::Null,
+        "written by hand"
+    );
     assert!(
         !body.to_string().contains(&card_key(&rows[0])),
         "list entries are not served"
     );
+}
+
+/// `policy fit`'s record of what it measured, for the model `model_version` (figures zero).
+fn expected_figures(model_version: &str) -> Value {
+    let figures = json!({
+        "transactions": 0, "frauds": 0, "fraud_dollars": 0.0, "frauds_caught": 0,
+        "fraud_dollars_caught": 0.0, "false_declines": 0, "false_decline_dollars": 0.0,
+        "reviews": 0, "cost": 0.0, "value_detection_rate": 0.0, "false_decline_rate": 0.0,
+        "review_rate": 0.0
+    });
+    json!({
+        "data": "a validation slice",
+        "model_version": model_version,
+        "false_decline_cost": "amount",
+        "figures": figures,
+        "model_threshold": {"threshold": 0.5, "figures": figures},
+        "f1_threshold": {"threshold": 0.5, "figures": figures}
+    })
+}
+
+#[tokio::test]
+async fn get_policy_says_whether_its_thresholds_were_fitted_for_the_served_model() {
+    let rows = rows();
+    let served = service(None).await.model.artifact.model_version.clone();
+    for (fitted_for, matches) in [(served.as_str(), true), ("gbdt-000000000000", false)] {
+        let mut document = policy_document(&rows);
+        document["expected"] = expected_figures(fitted_for);
+        let policy = Policy::from_json(document.to_string().as_bytes(), "test").unwrap();
+        let app = router(service(Some(policy)).await);
+        let (status, body) = send(&app, Request::get("/policy").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["model_version"], served.as_str());
+        assert_eq!(body["expected"]["model_version"], fitted_for);
+        assert_eq!(body["fitted_for_this_model"], matches, "{fitted_for}");
+    }
 }
 
 fn config(dir: &std::path::Path, policy: PathBuf) -> Config {
