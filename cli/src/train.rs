@@ -34,7 +34,7 @@ pub struct TrainArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
     /// Fit slice restarts from empty card histories, each adding the next 30 days' rows as a
-    /// card with no history sees them (0 adds none).
+    /// card with no history sees them (0 adds none; gbdt only).
     #[arg(long, default_value_t = ColdStarts::default().restarts, value_name = "N")]
     pub cold_starts: usize,
     /// Skip malformed rows (counted and reported) instead of stopping at the first one.
