@@ -412,10 +412,13 @@ async fn a_pointer_to_another_version_or_to_nothing_is_refused() {
         .put(ACTIVE_POLICY_KEY, pointer("2026-12-03.a"))
         .await
         .unwrap();
-    let message = load_policy(&store, ACTIVE_POLICY_KEY)
-        .await
-        .unwrap_err()
-        .to_string();
+    let refusal = || async {
+        load_policy(&store, ACTIVE_POLICY_KEY)
+            .await
+            .unwrap_err()
+            .to_string()
+    };
+    let message = refusal().await;
     assert!(
         message.contains("2026-12-03.a.json") && message.contains("not found"),
         "{message}"
@@ -431,10 +434,7 @@ async fn a_pointer_to_another_version_or_to_nothing_is_refused() {
         .put(ACTIVE_POLICY_KEY, pointer("2026-12-04"))
         .await
         .unwrap();
-    let message = load_policy(&store, ACTIVE_POLICY_KEY)
-        .await
-        .unwrap_err()
-        .to_string();
+    let message = refusal().await;
     assert!(
         message.contains("names version \"2026-12-04\""),
         "{message}"
