@@ -67,15 +67,7 @@ fn run(label: &str, features: &[usize], prepared: &Prepared, params: &GbdtParams
     let curve = Curve::new(&valid.labels, &scores);
     let (_, f1) = curve.best_f1_threshold();
     let (threshold, cost) = least_dollar_cost_threshold(&valid.labels, &scores, valid.column(0));
-    let at_cost = Metrics::compute(&valid.labels, &scores, threshold);
-    let value = ValueMetrics::compute(
-        &valid.labels,
-        &scores,
-        valid.column(0),
-        &vec![0; valid.n_rows()],
-        &vec![0; valid.n_rows()],
-        threshold,
-    );
+    let (at_cost, value) = at_threshold(valid, &scores, threshold);
     println!(
         "| {label} | {} | {:.4} | {f1:.4} | {:.4} | {:.4} | ${cost:.0} | {seconds:.1} s |",
         features.len(),
@@ -83,6 +75,16 @@ fn run(label: &str, features: &[usize], prepared: &Prepared, params: &GbdtParams
         at_cost.f1,
         value.value_detection_rate,
     );
+}
+
+/// F1 and the dollar figures of `scores` on `valid` at `threshold`: what every table reports.
+fn at_threshold(valid: &Dataset, scores: &[f64], threshold: f64) -> (Metrics, ValueMetrics) {
+    let (labels, amounts) = (&valid.labels, valid.column(0));
+    let (cards, days) = (vec![0; valid.n_rows()], vec![0; valid.n_rows()]);
+    (
+        Metrics::compute(labels, scores, threshold),
+        ValueMetrics::compute(labels, scores, amounts, &cards, &days, threshold),
+    )
 }
 
 /// The validation slice scored by one model: what each decision rule is judged on.
@@ -288,15 +290,11 @@ fn print_calibration(labels: &[u8], scores: &[f64]) {
 }
 
 /// One line: AUC-PR, best F1, and the least-cost threshold's figures on `valid`.
-fn judge(label: &str, model: &GbdtModel, valid: &Dataset) {
-    let scores = predict_all(&fraud_core::model::Model::Gbdt(model.clone()), valid);
-    let curve = Curve::new(&valid.labels, &scores);
+fn judge(label: &str, scores: &[f64], valid: &Dataset) {
+    let curve = Curve::new(&valid.labels, scores);
     let (_, f1) = curve.best_f1_threshold();
-    let (threshold, cost) = least_dollar_cost_threshold(&valid.labels, &scores, valid.column(0));
-    let (cards, days) = (vec![0; valid.n_rows()], vec![0; valid.n_rows()]);
-    let amounts = valid.column(0);
-    let value = ValueMetrics::compute(&valid.labels, &scores, amounts, &cards, &days, threshold);
-    let at = Metrics::compute(&valid.labels, &scores, threshold);
+    let (threshold, cost) = least_dollar_cost_threshold(&valid.labels, scores, valid.column(0));
+    let (at, value) = at_threshold(valid, scores, threshold);
     println!(
         "| {label} | {:.4} | {f1:.4} | {threshold:.4} | {:.4} | {:.4} | ${cost:.0} |",
         curve.average_precision(),
@@ -307,14 +305,10 @@ fn judge(label: &str, model: &GbdtModel, valid: &Dataset) {
 
 /// The figures from empty histories at the threshold chosen on the slice with history (the
 /// model's own rule): what a file scored from an empty history gets in `fraud eval`.
-fn at_warm_threshold(name: &str, model: &GbdtModel, warm: &Dataset, cold: &Dataset) {
-    let model = fraud_core::model::Model::Gbdt(model.clone());
-    let warm_scores = predict_all(&model, warm);
-    let (t, _) = least_dollar_cost_threshold(&warm.labels, &warm_scores, warm.column(0));
-    let scores = predict_all(&model, cold);
-    let (cards, days) = (vec![0; cold.n_rows()], vec![0; cold.n_rows()]);
-    let v = ValueMetrics::compute(&cold.labels, &scores, cold.column(0), &cards, &days, t);
-    let m = Metrics::compute(&cold.labels, &scores, t);
+fn at_warm_threshold(name: &str, warm: (&Dataset, &[f64]), cold: (&Dataset, &[f64])) {
+    let ((warm, warm_scores), (cold, scores)) = (warm, cold);
+    let (t, _) = least_dollar_cost_threshold(&warm.labels, warm_scores, warm.column(0));
+    let (m, v) = at_threshold(cold, scores, t);
     let cost = v.fraud_dollars - v.fraud_dollars_caught + v.good_dollars_declined;
     println!(
         "{name}, from empty history at the threshold chosen with history ({t:.4}): F1 {:.4}, value detection {:.4}, false declines {}, missed frauds {}, cost ${cost:.0}",
@@ -354,17 +348,23 @@ fn cold(path: &str, config: &TrainConfig, cold_json: Option<&String>) {
         let (inputs, labels) = (&data.inputs[n_fit..], &data.labels[n_fit..]);
         let cold_valid = features_of(inputs, labels, &prepared.card_risk, &valid_rows);
         let model = GbdtModel::fit_sample(&prepared.fit_set, &all, &config.gbdt).expect("fit");
+        let model = fraud_core::model::Model::Gbdt(model);
+        let warm = (
+            &prepared.valid_set,
+            &predict_all(&model, &prepared.valid_set)[..],
+        );
+        let cold = (&cold_valid, &predict_all(&model, &cold_valid)[..]);
         judge(
             &format!("{name} | warm (history from the fit slice)"),
-            &model,
-            &prepared.valid_set,
+            warm.1,
+            warm.0,
         );
         judge(
             &format!("{name} | cold (empty history at its first row)"),
-            &model,
-            &cold_valid,
+            cold.1,
+            cold.0,
         );
-        at_warm_threshold(name, &model, &prepared.valid_set, &cold_valid);
+        at_warm_threshold(name, warm, cold);
     }
 }
 
