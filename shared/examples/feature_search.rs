@@ -14,7 +14,8 @@
 //! `threshold-folds`: every feature; each rule chooses its threshold on two of three time folds
 //! of the validation slice and is judged on the third (out of sample), plus the calibration.
 //! `cold`: the model without and with cold-start rows, on the validation slice with its card
-//! histories and from empty ones (`--cold '{"restarts": 4, "days": 30}'`).
+//! histories and from empty ones (`--cold '{"restarts": 4, "days": 30}'`), and for each the
+//! threshold and dollar cost at which the slice would catch 99 % of its fraud dollars.
 //! `--gbdt` and `--risk` override hyper-parameters of the final model and the first stage.
 
 use std::time::Instant;
@@ -365,6 +366,38 @@ fn cold(path: &str, config: &TrainConfig, cold_json: Option<&String>) {
             cold.0,
         );
         at_warm_threshold(name, warm, cold);
+        for (slice, (set, scores)) in [("warm", warm), ("cold", cold)] {
+            value_detection_price(&format!("{name} | {slice}"), set, scores, 0.99);
+        }
+    }
+}
+
+/// The highest threshold at which `scores` catch `target` of the fraud dollars of `valid`, and
+/// what it costs there in false declines and dollars: the price of a value-detection bar.
+fn value_detection_price(label: &str, valid: &Dataset, scores: &[f64], target: f64) {
+    let (labels, amounts) = (&valid.labels, valid.column(0));
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let fraud_dollars: f64 = (0..labels.len())
+        .filter(|&i| labels[i] == 1)
+        .map(|i| amounts[i])
+        .sum();
+    let (mut caught, mut good_declined, mut false_declines) = (0.0, 0.0, 0);
+    for &i in &order {
+        if labels[i] == 1 {
+            caught += amounts[i];
+        } else {
+            good_declined += amounts[i];
+            false_declines += 1;
+        }
+        if caught >= target * fraud_dollars {
+            let cost = fraud_dollars - caught + good_declined;
+            println!(
+                "{label}: value detection {target} needs threshold {:.4}: {false_declines} false declines, ${good_declined:.0} of good spend declined, cost ${cost:.0}",
+                scores[i]
+            );
+            return;
+        }
     }
 }
 
