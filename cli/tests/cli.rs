@@ -1,49 +1,19 @@
 //! The `fraud` binary end to end on committed fixtures, and every bad input it must refuse
 //! with a clear message and a non-zero exit.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{failure, fraud, kaggle_fixture as fixture, ok, s};
 use fraud_core::{Artifact, ReadMode, TransactionReader};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/kaggle")
-        .join(name)
-}
-
-fn fraud(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fraud"))
-        .args(args)
-        .output()
-        .expect("run fraud")
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "fraud failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// Runs a failing command and returns its error message.
 fn fails(args: &[&str]) -> String {
-    let out = fraud(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "expected failure for {args:?}, got:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
+    let stderr = failure(&fraud(args));
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
     stderr
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Trains on the fixture into a directory that does not exist yet (`fraud train` makes it).

@@ -2,22 +2,20 @@
 //! archive, wrong contents and missing credentials fail with a clear message and leave nothing
 //! behind; a good archive lands both files.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::kaggle_fixture as fixture;
 
 const USER: &str = "alice";
 const KEY: &str = "s3cret";
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/download_data.sh")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/kaggle")
-        .join(name)
 }
 
 /// A zip holding the two committed Kaggle samples under Kaggle's file names.

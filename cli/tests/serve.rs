@@ -4,17 +4,15 @@
 //! stable secret, or another store's file. `fraud replay` against it, and against
 //! a flaky stand-in server (5xx, refused rows).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path)
-}
+use common::{fraud, ok, repo};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -271,23 +269,6 @@ fn serve_decides_with_the_policy_given_and_refuses_a_bad_one_at_start() {
         err.contains("--policy s3://bucket-only: expected s3://BUCKET/KEY"),
         "{err}"
     );
-}
-
-fn fraud(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fraud"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// `fraud replay` of `data` to `url` with `workers` and `batch`: the output of a successful run.
