@@ -376,29 +376,23 @@ fn cold(path: &str, config: &TrainConfig, cold_json: Option<&String>) {
 /// what it costs there in false declines and dollars: the price of a value-detection bar.
 fn value_detection_price(label: &str, valid: &Dataset, scores: &[f64], target: f64) {
     let (labels, amounts) = (&valid.labels, valid.column(0));
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let fraud_dollars: f64 = (0..labels.len())
-        .filter(|&i| labels[i] == 1)
-        .map(|i| amounts[i])
-        .sum();
-    let (mut caught, mut good_declined, mut false_declines) = (0.0, 0.0, 0);
-    for &i in &order {
-        if labels[i] == 1 {
-            caught += amounts[i];
-        } else {
-            good_declined += amounts[i];
-            false_declines += 1;
-        }
-        if caught >= target * fraud_dollars {
-            let cost = fraud_dollars - caught + good_declined;
-            println!(
-                "{label}: value detection {target} needs threshold {:.4}: {false_declines} false declines, ${good_declined:.0} of good spend declined, cost ${cost:.0}",
-                scores[i]
-            );
-            return;
-        }
-    }
+    let mut frauds: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == 1).collect();
+    frauds.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let fraud_dollars: f64 = frauds.iter().map(|&i| amounts[i]).sum();
+    let mut caught = 0.0;
+    let Some(&last) = frauds.iter().find(|&&i| {
+        caught += amounts[i];
+        caught >= target * fraud_dollars
+    }) else {
+        return;
+    };
+    let threshold = scores[last];
+    let (m, v) = at_threshold(valid, scores, threshold);
+    let cost = v.fraud_dollars - v.fraud_dollars_caught + v.good_dollars_declined;
+    println!(
+        "{label}: value detection {target} needs threshold {threshold:.4}: {} false declines, ${:.0} of good spend declined, cost ${cost:.0}",
+        m.confusion.fp, v.good_dollars_declined
+    );
 }
 
 /// The usage line, shown when the training file is missing.
