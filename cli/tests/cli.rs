@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{failure, fraud, kaggle_fixture as fixture, ok, s};
+use common::{failure, fraud, kaggle_fixture as fixture, ok, repo, s};
 use fraud_core::{Artifact, ReadMode, TransactionReader};
 
 /// Runs a failing command and returns its error message.
@@ -457,11 +457,7 @@ fn generate_names_bad_arguments() {
 #[test]
 fn eval_gives_the_golden_probabilities() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = |name: &str| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/golden")
-            .join(name)
-    };
+    let golden = |name: &str| repo("tests/fixtures/golden").join(name);
     ok(&fraud(&[
         "eval",
         "--model",
@@ -677,7 +673,7 @@ fn report_writes_html_and_json_and_refuses_what_it_cannot_read() {
 /// setting) once made the main job fail after a successful build.
 #[test]
 fn the_scripts_find_cargos_target_directory() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = repo("");
     let moved = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .args(["-c", "source scripts/cargo-target.sh && cargo_target_dir"])

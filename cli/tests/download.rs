@@ -9,13 +9,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::kaggle_fixture as fixture;
+use common::{kaggle_fixture as fixture, repo};
 
 const USER: &str = "alice";
 const KEY: &str = "s3cret";
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/download_data.sh")
+    repo("scripts/download_data.sh")
 }
 
 /// A zip holding the two committed Kaggle samples under Kaggle's file names.

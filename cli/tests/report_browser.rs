@@ -3,13 +3,13 @@
 //! disk with the network off, and the rendered page must hold every plot and log no script error.
 #![cfg(feature = "browser-tests")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
+    common::repo("tests/fixtures").join(name)
 }
 
 fn chromium(args: &[&str], page: &Path) -> (String, String) {
